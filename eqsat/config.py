@@ -1,0 +1,55 @@
+"""Global settings, read at graph-build and compile time (Theano's `theano.config`)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+_FLOAT_DTYPES = ("float32", "float64")
+_MODES = ("py",)
+
+
+class _Config:
+    """Attribute bag with validation on the settings users change most."""
+
+    def __init__(self) -> None:
+        self._floatX = os.environ.get("EQSAT_FLOATX", "float64")
+        self._mode = os.environ.get("EQSAT_MODE", "py")
+        self.compiledir = os.environ.get(
+            "EQSAT_COMPILEDIR",
+            os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "eqsat"),
+        )
+
+    @property
+    def floatX(self) -> str:  # noqa: N802 - Theano's name
+        return self._floatX
+
+    @floatX.setter
+    def floatX(self, value: str) -> None:  # noqa: N802
+        value = str(np.dtype(value))
+        if value not in _FLOAT_DTYPES:
+            raise ValueError(f"config.floatX must be one of {_FLOAT_DTYPES}, got {value!r}")
+        self._floatX = value
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        self._mode = check_mode(value)
+
+
+def check_mode(mode: str) -> str:
+    """Return `mode` if eqsat can run it, else raise a ValueError listing what it can."""
+    if mode in _MODES:
+        return mode
+    if mode in ("c", "cuda"):
+        raise NotImplementedError(
+            f"mode={mode!r} is not built yet; the NumPy reference backend mode='py' is available"
+        )
+    raise ValueError(f"unknown mode {mode!r}; expected one of {_MODES}")
+
+
+config = _Config()

@@ -1,0 +1,244 @@
+"""`eqsat.function`: Theano's compile step and the callable it returns.
+
+Compiling checks and collects the inputs, outputs, updates and givens into one graph; calling
+converts the arguments, evaluates the graph on the chosen backend, then applies every update at
+once from values computed with the old state, so a failed call changes nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from eqsat.config import check_mode, config
+from eqsat.graph import Constant, Variable, ancestors, clone_replace, graph_inputs, toposort
+from eqsat.ops import as_variable
+from eqsat.runtime.convert import coerce_variable, convert_value
+from eqsat.runtime.interp import PyThunk
+from eqsat.runtime.shared import SharedVariable
+
+
+class MissingInputError(ValueError):
+    """An output depends on a variable that is neither an input nor shared nor given."""
+
+
+class UnusedInputError(ValueError):
+    """An input the outputs do not depend on (see on_unused_input)."""
+
+
+class In:
+    """An input with options: a keyword `name` and a default `value` (Theano's In)."""
+
+    def __init__(self, variable: Variable, name: str | None = None, value: Any = None,
+                 strict: bool = False, allow_downcast: bool | None = None,
+                 mutable: bool = False) -> None:  # fmt: skip
+        if not isinstance(variable, Variable):
+            raise TypeError(f"In() takes a symbolic Variable, got {type(variable).__name__}")
+        self.variable = variable
+        self.name = name if name is not None else variable.name
+        self.value = value
+        self.strict = strict
+        self.allow_downcast = allow_downcast
+        self.mutable = mutable
+
+
+class FunctionGraph:
+    """The compiled graph: explicit inputs, shared inputs, outputs and update expressions."""
+
+    def __init__(self, inputs: list[Variable], shared: list[SharedVariable],
+                 outputs: list[Variable], updates: list[tuple[SharedVariable, Variable]]) -> None:  # fmt: skip
+        self.inputs = inputs
+        self.shared = shared
+        self.outputs = outputs
+        self.updates = updates
+
+    def toposort(self):
+        return toposort(self.outputs + [v for _, v in self.updates])
+
+
+class _Maker:
+    def __init__(self, fgraph: FunctionGraph, mode: str) -> None:
+        self.fgraph = fgraph
+        self.mode = mode
+
+
+_NO_VALUE = object()
+
+
+def _pairs(mapping: Any, what: str) -> list[tuple[Any, Any]]:
+    if mapping is None:
+        return []
+    items = mapping.items() if isinstance(mapping, dict) else mapping
+    try:
+        pairs = [tuple(p) for p in items]
+    except TypeError as e:
+        raise TypeError(f"{what} must be a dict or a list of (variable, value) pairs") from e
+    if any(len(p) != 2 for p in pairs):
+        raise TypeError(f"{what} must be a dict or a list of (variable, value) pairs")
+    return pairs
+
+
+def _check_inputs(inputs: Iterable[Any]) -> list[In]:
+    ins = [i if isinstance(i, In) else In(i) if isinstance(i, Variable) else None for i in inputs]
+    for raw, item in zip(inputs, ins, strict=True):
+        if item is None:
+            raise TypeError(f"function inputs must be Variables or In(...), got {raw!r}")
+        v = item.variable
+        if isinstance(v, SharedVariable):
+            raise TypeError(f"shared variable {v!r} cannot be an explicit input; it is an "
+                            "implicit one (use givens to substitute another variable)")  # fmt: skip
+        if isinstance(v, Constant) or v.owner is not None:
+            raise TypeError(f"function input {v!r} must be a free symbolic variable, not a "
+                            "constant or a computed expression")  # fmt: skip
+    seen: set[int] = set()
+    for item in ins:
+        if id(item.variable) in seen:
+            raise ValueError(f"input {item.variable!r} appears more than once in inputs")
+        seen.add(id(item.variable))
+    return ins
+
+
+def _check_updates(updates: Any) -> list[tuple[SharedVariable, Variable]]:
+    out: list[tuple[SharedVariable, Variable]] = []
+    for key, value in _pairs(updates, "updates"):
+        if not isinstance(key, SharedVariable):
+            raise TypeError(f"update target {key!r} must be a shared variable")
+        if any(k is key for k, _ in out):
+            raise ValueError(f"shared variable {key!r} has more than one update")
+        out.append((key, coerce_variable(value, key.type, f"update of shared variable {key!r}")))
+    return out
+
+
+def _check_givens(givens: Any) -> list[tuple[Variable, Variable]]:
+    out = []
+    for key, value in _pairs(givens, "givens"):
+        if not isinstance(key, Variable) or isinstance(key, Constant):
+            raise TypeError(f"givens keys must be symbolic variables, got {key!r}")
+        out.append((key, coerce_variable(value, key.type, f"givens replacement for {key!r}")))
+    return out
+
+
+class Function:
+    """A compiled function: call it with the inputs' values (positionally or by name)."""
+
+    def __init__(self, inputs: Sequence[Any], outputs: Any, updates: Any = None,
+                 givens: Any = None, allow_input_downcast: bool | None = None,
+                 on_unused_input: str | None = None, mode: str | None = None,
+                 name: str | None = None) -> None:  # fmt: skip
+        if isinstance(inputs, Variable | In):
+            raise TypeError("function inputs must be a list (e.g. function([x], y))")
+        self.name = name
+        self.mode = check_mode(mode or config.mode)
+        self.allow_input_downcast = allow_input_downcast
+        self.ins = _check_inputs(list(inputs))
+        self.single = outputs is not None and not isinstance(outputs, list | tuple)
+        outs = [] if outputs is None else [outputs] if self.single else list(outputs)
+        outs = [as_variable(o) for o in outs]
+        upd = _check_updates(updates)
+        targets = outs + [v for _, v in upd]
+        given = _check_givens(givens)
+        if given:
+            targets = clone_replace(targets, given)
+        outs, upd = targets[: len(outs)], [(k, v) for (k, _), v in zip(upd, targets[len(outs):],
+                                                                       strict=True)]  # fmt: skip
+        explicit = [i.variable for i in self.ins]
+        shared = self._check_roots(targets, explicit)
+        self._check_unused(targets, on_unused_input or "raise")
+        self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
+        self.maker = _Maker(FunctionGraph(explicit, shared, outs, upd), self.mode)
+        self.thunk = PyThunk(targets)
+
+    def _what(self, n: int) -> str:
+        item = self.ins[n]
+        return f"input {n} ({item.name})" if item.name else f"input {n}"
+
+    def _check_roots(self, targets: list[Variable], explicit: list[Variable]) -> list:
+        ids = {id(v) for v in explicit}
+        shared = []
+        for root in graph_inputs(targets):
+            if isinstance(root, SharedVariable):
+                shared.append(root)
+            elif not isinstance(root, Constant) and id(root) not in ids:
+                raise MissingInputError(
+                    f"the graph needs input {root!r} ({root.type!r}), which is not among the "
+                    "function's inputs nor given a value through givens"
+                )
+        return shared
+
+    def _check_unused(self, targets: list[Variable], policy: str) -> None:
+        if policy not in ("raise", "warn", "ignore"):
+            raise ValueError(f"on_unused_input must be 'raise', 'warn' or 'ignore', got {policy!r}")
+        used = {id(v) for v in ancestors(targets)}
+        for n, item in enumerate(self.ins):
+            if id(item.variable) in used or policy == "ignore":
+                continue
+            message = (f"{self._what(n)} {item.variable!r} is not used to compute the outputs; "
+                       "pass on_unused_input='warn' or 'ignore' to allow it")  # fmt: skip
+            if policy == "raise":
+                raise UnusedInputError(message)
+            warnings.warn(message, stacklevel=4)
+
+    def _default(self, item: In, n: int) -> Any:
+        if item.value is None:
+            return _NO_VALUE
+        return self._convert(item.value, n)
+
+    def _convert(self, value: Any, n: int) -> np.ndarray:
+        item = self.ins[n]
+        allow = item.allow_downcast if item.allow_downcast is not None else self.allow_input_downcast
+        if item.strict and isinstance(value, np.ndarray) and value.dtype != item.variable.dtype:
+            raise TypeError(f"{self._what(n)} is strict: expected dtype {item.variable.dtype}, "
+                            f"got {value.dtype}")  # fmt: skip
+        return convert_value(value, item.variable.type, self._what(n), allow)
+
+    def _bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
+        n_in = len(self.ins)
+        label = f"function {self.name!r}" if self.name else "the function"
+        if len(args) > n_in:
+            raise TypeError(f"{label} takes {n_in} inputs, got {len(args)} positional arguments")
+        values: list[Any] = list(args) + [_NO_VALUE] * (n_in - len(args))
+        names = {item.name: n for n, item in enumerate(self.ins) if item.name}
+        for key, value in kwargs.items():
+            if key not in names:
+                raise TypeError(f"{label} got an unexpected keyword argument {key!r}; "
+                                f"its inputs are named {sorted(names)}")  # fmt: skip
+            if values[names[key]] is not _NO_VALUE:
+                raise TypeError(f"{label} got two values for input {key!r}")
+            values[names[key]] = value
+        out = []
+        for n, value in enumerate(values):
+            if value is _NO_VALUE:
+                if self.defaults[n] is _NO_VALUE:
+                    raise TypeError(f"{label} is missing a value for {self._what(n)}")
+                out.append(self.defaults[n])
+            else:
+                out.append(self._convert(value, n))
+        return out
+
+    def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | list[np.ndarray]:
+        values = self._bind(args, kwargs)
+        fg = self.maker.fgraph
+        roots = {id(v): a for v, a in zip(fg.inputs, values, strict=True)}
+        roots.update({id(s): s.get_value(borrow=True) for s in fg.shared})
+        results = self.thunk(roots)
+        owned = {id(a) for a in roots.values()}
+        results = [np.array(r) if id(r) in owned or r.base is not None or not r.flags.writeable
+                   else r for r in results]  # fmt: skip
+        outs, new_values = results[: len(fg.outputs)], results[len(fg.outputs) :]
+        for (var, _), value in zip(fg.updates, new_values, strict=True):
+            convert_value(value, var.type, f"update of shared variable {var!r}")  # shape check
+        for (var, _), value in zip(fg.updates, new_values, strict=True):
+            var._value = value
+        return outs[0] if self.single else outs
+
+
+def function(inputs: Sequence[Any], outputs: Any = None, updates: Any = None,
+             givens: Any = None, allow_input_downcast: bool | None = None,
+             on_unused_input: str | None = None, mode: str | None = None,
+             name: str | None = None) -> Function:  # fmt: skip
+    """Compile `outputs` (a Variable or a list) of `inputs` into a callable (Theano's API)."""
+    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input,
+                    mode, name)  # fmt: skip
