@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import builtins
+
 import numpy as np
 
 from eqsat.config import config
@@ -92,9 +94,9 @@ def normalize_axis(x: Variable, axis: Any) -> tuple[int, ...]:
     axes = [axis] if isinstance(axis, int | np.integer) else list(axis)
     out = []
     for a in axes:
-        if not isinstance(a, int | np.integer) or not -x.ndim <= a < max(x.ndim, 1):
+        if not isinstance(a, int | np.integer) or not -x.ndim <= a < x.ndim:
             raise ValueError(f"axis {a!r} is out of range for {x.ndim}-d {x!r}")
-        out.append(int(a) % max(x.ndim, 1))
+        out.append(int(a) % x.ndim)
     if len(set(out)) != len(out):
         raise ValueError(f"repeated axis in {axis!r}")
     return tuple(sorted(out))
@@ -247,7 +249,7 @@ def reshape(x: Var, newshape: Any, ndim: int | None = None) -> Variable:
 def flatten(x: Var, ndim: int = 1) -> Variable:
     """x with its trailing axes merged so that `ndim` axes remain."""
     x = as_variable(x)
-    if not 1 <= ndim <= max(x.ndim, 1):
+    if not 1 <= ndim <= builtins.max(x.ndim, 1):
         raise ValueError(f"flatten: ndim={ndim} is out of range for {x.ndim}-d {x!r}")
     return reshape(x, [shape_i(x, i) for i in range(ndim - 1)] + [-1])
 
