@@ -1,7 +1,7 @@
 """eqsat: Theano's API, an equality-saturation optimizer, and compiled kernels.
 
-    import eqsat as theano
-    import eqsat.tensor as T
+import eqsat as theano
+import eqsat.tensor as T
 """
 
 from eqsat import tensor
@@ -20,5 +20,18 @@ from eqsat.runtime import (
 
 Param = In  # Theano's older name
 __version__ = "0.1.0"
-__all__ = ["Function", "In", "MissingInputError", "Param", "SharedVariable", "UnusedInputError",
-           "config", "debugprint", "function", "grad", "pp", "shared", "tensor"]  # fmt: skip
+__all__ = [
+    "Function",
+    "In",
+    "MissingInputError",
+    "Param",
+    "SharedVariable",
+    "UnusedInputError",
+    "config",
+    "debugprint",
+    "function",
+    "grad",
+    "pp",
+    "shared",
+    "tensor",
+]

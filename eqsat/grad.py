@@ -137,8 +137,9 @@ def _prod(node: Apply, g: Variable) -> list:
     n_zeros = T.sum(is_zero, axis=axis, keepdims=True)
     prod_nonzero = T.prod(T.switch(is_zero, 1, x), axis=axis, keepdims=True)
     z = T.prod(x, axis=axis, keepdims=True)
-    local = T.switch(T.eq(n_zeros, 0), z / x,
-                     T.switch(T.and_(T.eq(n_zeros, 1), is_zero), prod_nonzero, 0))  # fmt: skip
+    local = T.switch(
+        T.eq(n_zeros, 0), z / x, T.switch(T.and_(T.eq(n_zeros, 1), is_zero), prod_nonzero, 0)
+    )
     return [_expand_reduced(g, node) * local]
 
 
@@ -291,10 +292,13 @@ def grad(
 ) -> Variable | list[Variable | None]:
     """Symbolic gradient of the scalar `cost` with respect to `wrt` (a Variable or a list)."""
     if disconnected_inputs not in ("raise", "warn", "ignore"):
-        raise ValueError(f"disconnected_inputs must be 'raise', 'warn' or 'ignore', "
-                         f"got {disconnected_inputs!r}")  # fmt: skip
+        raise ValueError(
+            f"disconnected_inputs must be 'raise', 'warn' or 'ignore', got {disconnected_inputs!r}"
+        )
     if return_disconnected not in ("zero", "None"):
-        raise ValueError(f"return_disconnected must be 'zero' or 'None', got {return_disconnected!r}")
+        raise ValueError(
+            f"return_disconnected must be 'zero' or 'None', got {return_disconnected!r}"
+        )
     cost = as_variable(cost)
     if cost.ndim != 0:
         raise TypeError(f"cost must be a scalar; got {cost!r} with ndim={cost.ndim}")
@@ -306,8 +310,10 @@ def grad(
         if not isinstance(w, Variable):
             raise TypeError(f"grad: wrt must hold symbolic Variables, got {type(w).__name__} {w!r}")
         if not _is_float(w):
-            raise TypeError(f"grad: the gradient with respect to {w!r} of dtype {w.dtype} is "
-                            "undefined; differentiate with respect to a float variable")  # fmt: skip
+            raise TypeError(
+                f"grad: the gradient with respect to {w!r} of dtype {w.dtype} is "
+                "undefined; differentiate with respect to a float variable"
+            )
     blocked = {id(v) for v in consider_constant or ()}
     nodes, live = _connected(cost, wrt_list, blocked)
     grads: dict[int, Variable] = {}
@@ -369,10 +375,13 @@ def jacobian(
     if expression.ndim == 0:
         return grad(expression, wrt, disconnected_inputs=disconnected_inputs)
     if expression.ndim != 1:
-        raise TypeError(f"jacobian: expression must be a scalar or vector, got ndim={expression.ndim}")
+        raise TypeError(
+            f"jacobian: expression must be a scalar or vector, got ndim={expression.ndim}"
+        )
     n = _length(expression, length, "jacobian")
-    rows = [grad(expression[i], wrt_list, disconnected_inputs=disconnected_inputs)
-            for i in range(n)]  # fmt: skip
+    rows = [
+        grad(expression[i], wrt_list, disconnected_inputs=disconnected_inputs) for i in range(n)
+    ]
     stacked = [T.stack([r[k] for r in rows]) for k in range(len(wrt_list))]
     return stacked[0] if single else stacked
 
@@ -391,6 +400,9 @@ def hessian(
         if w.ndim != 1:
             raise TypeError(f"hessian: wrt must be vectors, got {w!r} with ndim={w.ndim}")
         g = grad(cost, w, disconnected_inputs=disconnected_inputs)
-        out.append(jacobian(g, w, length=_length(w, length, "hessian"),
-                            disconnected_inputs=disconnected_inputs))  # fmt: skip
+        out.append(
+            jacobian(
+                g, w, length=_length(w, length, "hessian"), disconnected_inputs=disconnected_inputs
+            )
+        )
     return out[0] if single else out

@@ -61,15 +61,29 @@ def _switch(cond, a, b):
 
 
 _UNARY = {
-    "neg": (np.negative, "-"), "abs": (np.abs, None), "exp": (np.exp, None),
-    "log": (np.log, None), "log1p": (np.log1p, None), "expm1": (np.expm1, None),
-    "log2": (np.log2, None), "log10": (np.log10, None), "sqrt": (np.sqrt, None),
-    "sqr": (np.square, None), "sin": (np.sin, None), "cos": (np.cos, None),
-    "tan": (np.tan, None), "tanh": (np.tanh, None), "sigmoid": (_sigmoid, None),
-    "softplus": (_softplus, None), "erf": (_erf, None), "sgn": (np.sign, None),
-    "floor": (np.floor, None), "ceil": (np.ceil, None), "round": (np.round, None),
+    "neg": (np.negative, "-"),
+    "abs": (np.abs, None),
+    "exp": (np.exp, None),
+    "log": (np.log, None),
+    "log1p": (np.log1p, None),
+    "expm1": (np.expm1, None),
+    "log2": (np.log2, None),
+    "log10": (np.log10, None),
+    "sqrt": (np.sqrt, None),
+    "sqr": (np.square, None),
+    "sin": (np.sin, None),
+    "cos": (np.cos, None),
+    "tan": (np.tan, None),
+    "tanh": (np.tanh, None),
+    "sigmoid": (_sigmoid, None),
+    "softplus": (_softplus, None),
+    "erf": (_erf, None),
+    "sgn": (np.sign, None),
+    "floor": (np.floor, None),
+    "ceil": (np.ceil, None),
+    "round": (np.round, None),
     "invert": (np.invert, "~"),
-}  # fmt: skip
+}
 _BINARY = {
     "add": (np.add, "+", {"commutative", "associative"}),
     "sub": (np.subtract, "-", set()),
@@ -172,11 +186,18 @@ def _infer_reduce(inputs: list[Variable], axis: tuple[int, ...], keepdims: bool,
 
 
 for _name, _fn in [("sum", np.sum), ("prod", np.prod), ("max", np.max), ("min", np.min)]:
-    OPS[_name] = OpDef(_name, "reduce", _reduce_impl(_fn),
-                       functools.partial(_infer_reduce, _op=_name), 1)  # fmt: skip
+    OPS[_name] = OpDef(
+        _name, "reduce", _reduce_impl(_fn), functools.partial(_infer_reduce, _op=_name), 1
+    )
 for _name, _fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
-    OPS[_name] = OpDef(_name, "reduce", _arg_reduce_impl(_fn),
-                       functools.partial(_infer_reduce, _op=_name), 1, flags=frozenset({"integer"}))  # fmt: skip
+    OPS[_name] = OpDef(
+        _name,
+        "reduce",
+        _arg_reduce_impl(_fn),
+        functools.partial(_infer_reduce, _op=_name),
+        1,
+        flags=frozenset({"integer"}),
+    )
 
 
 # --------------------------------------------------------------------------- contraction
@@ -252,15 +273,33 @@ def _infer_make_vector(inputs: list[Variable], dtype: str) -> Type:
     return Type(dtype, (len(inputs),))
 
 
-OPS["shape"] = OpDef("shape", "shape", lambda x: np.array(np.shape(x), dtype="int64"),
-                     lambda inputs: Type("int64", (inputs[0].ndim,)), 1, flags=frozenset({"integer"}))  # fmt: skip
-OPS["shape_i"] = OpDef("shape_i", "shape", lambda x, i: np.array(np.shape(x)[i], dtype="int64"),
-                       lambda inputs, i: Type("int64", ()), 1, flags=frozenset({"integer"}))  # fmt: skip
+OPS["shape"] = OpDef(
+    "shape",
+    "shape",
+    lambda x: np.array(np.shape(x), dtype="int64"),
+    lambda inputs: Type("int64", (inputs[0].ndim,)),
+    1,
+    flags=frozenset({"integer"}),
+)
+OPS["shape_i"] = OpDef(
+    "shape_i",
+    "shape",
+    lambda x, i: np.array(np.shape(x)[i], dtype="int64"),
+    lambda inputs, i: Type("int64", ()),
+    1,
+    flags=frozenset({"integer"}),
+)
 OPS["dimshuffle"] = OpDef("dimshuffle", "shape", _dimshuffle, _infer_dimshuffle, 1)
-OPS["reshape"] = OpDef("reshape", "shape", lambda x, s, ndim: np.reshape(x, tuple(int(d) for d in s)),
-                       _infer_reshape, 2)  # fmt: skip
-OPS["make_vector"] = OpDef("make_vector", "shape", lambda *xs, dtype: np.array(xs, dtype=dtype),
-                           _infer_make_vector, None)  # fmt: skip
+OPS["reshape"] = OpDef(
+    "reshape",
+    "shape",
+    lambda x, s, ndim: np.reshape(x, tuple(int(d) for d in s)),
+    _infer_reshape,
+    2,
+)
+OPS["make_vector"] = OpDef(
+    "make_vector", "shape", lambda *xs, dtype: np.array(xs, dtype=dtype), _infer_make_vector, None
+)
 
 
 # --------------------------------------------------------------------------- allocation
@@ -317,8 +356,9 @@ def _infer_concatenate(inputs: list[Variable], axis: int) -> Type:
 
 
 OPS["alloc"] = OpDef("alloc", "alloc", _alloc, _infer_alloc, None)
-OPS["arange"] = OpDef("arange", "alloc", lambda a, b, c, dtype: np.arange(a, b, c, dtype=dtype),
-                      _infer_arange, 3)  # fmt: skip
+OPS["arange"] = OpDef(
+    "arange", "alloc", lambda a, b, c, dtype: np.arange(a, b, c, dtype=dtype), _infer_arange, 3
+)
 OPS["concatenate"] = OpDef(
     "concatenate", "alloc", lambda *xs, axis: np.concatenate(xs, axis=axis), _infer_concatenate
 )
@@ -354,7 +394,9 @@ def _index_static_shape(x: Variable, spec: tuple, idx: Sequence[Variable]) -> li
             continue
         vals = [None if p is None else _static_int(p) for p in parts]
         known = all(v is not None for v, p in zip(vals, parts, strict=True) if p is not None)
-        shape.append(len(range(*slice(*vals).indices(size))) if known and size is not None else None)
+        shape.append(
+            len(range(*slice(*vals).indices(size))) if known and size is not None else None
+        )
     return shape + list(x.type.shape[len(spec) :])
 
 
@@ -491,7 +533,9 @@ def as_variable(x: Any, name: str | None = None) -> Variable:
     try:
         return constant(x, name=name)
     except (TypeError, ValueError) as e:
-        raise TypeError(f"cannot convert {type(x).__name__} {x!r} to a symbolic variable: {e}") from e
+        raise TypeError(
+            f"cannot convert {type(x).__name__} {x!r} to a symbolic variable: {e}"
+        ) from e
 
 
 def _weak_target(strong: list[Variable], weak: list[Constant]) -> np.dtype:

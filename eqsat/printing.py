@@ -9,9 +9,24 @@ from typing import Any
 from eqsat.graph import Apply, Constant, Variable
 from eqsat.ops import OPS
 
-_BINARY_LEVEL = {"or_": 1, "xor": 2, "and_": 3, "lt": 4, "gt": 4, "le": 4, "ge": 4, "eq": 4,
-                 "neq": 4, "add": 5, "sub": 5, "mul": 6, "true_div": 6, "int_div": 6, "mod": 6,
-                 "pow": 8}  # fmt: skip
+_BINARY_LEVEL = {
+    "or_": 1,
+    "xor": 2,
+    "and_": 3,
+    "lt": 4,
+    "gt": 4,
+    "le": 4,
+    "ge": 4,
+    "eq": 4,
+    "neq": 4,
+    "add": 5,
+    "sub": 5,
+    "mul": 6,
+    "true_div": 6,
+    "int_div": 6,
+    "mod": 6,
+    "pow": 8,
+}
 
 
 def _leaf(v: Variable) -> str:
@@ -58,7 +73,10 @@ def _pp(v: Variable, memo: dict[int, tuple[str, int]]) -> tuple[str, int]:
         out = f"{OPS[op].symbol}{a if la >= 7 else f'({a})'}", 7
     elif op == "subtensor":
         base, lb = args[0]
-        out = f"{base if lb == 9 else f'({base})'}[{_index_text(node, [t for t, _ in args[1:]])}]", 9
+        out = (
+            f"{base if lb == 9 else f'({base})'}[{_index_text(node, [t for t, _ in args[1:]])}]",
+            9,
+        )
     else:
         inner = ", ".join(t for t, _ in args)
         extra = _params_text(node)
@@ -111,8 +129,11 @@ def _debug_lines(outputs: Sequence[Variable], print_type: bool) -> list[str]:
         inputs = v.owner.inputs
         for n, i in enumerate(inputs):
             last = n == len(inputs) - 1
-            visit(i, child_prefix + (" └─ " if last else " ├─ "),
-                  child_prefix + ("    " if last else " │  "))  # fmt: skip
+            visit(
+                i,
+                child_prefix + (" └─ " if last else " ├─ "),
+                child_prefix + ("    " if last else " │  "),
+            )
 
     for out in outputs:
         visit(out, "", "")
@@ -136,4 +157,3 @@ def debugprint(obj: Any, file: Any = None, print_type: bool = False) -> str | No
     out = sys.stdout if file is None else file
     out.write(text)
     return None
-

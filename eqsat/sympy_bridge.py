@@ -17,7 +17,7 @@ import numpy as np
 import sympy
 
 from eqsat.graph import Constant, Variable, toposort
-from eqsat.ops import OPS, build_index
+from eqsat.ops import OPS
 
 IMPL = "impl"  # marker: the op's NumPy implementation works on object arrays as it is
 
@@ -57,26 +57,70 @@ def _ew(fn: Callable, nin: int = 1) -> Callable:
 
 # Scalar rules for elementwise ops; array rules (or IMPL) for the rest; None: no sympy form.
 SYMPY: dict[str, Any] = {
-    "neg": lambda x: -x, "abs": sympy.Abs, "exp": sympy.exp, "log": sympy.log,
-    "log1p": lambda x: sympy.log(1 + x), "expm1": lambda x: sympy.exp(x) - 1,
-    "log2": lambda x: sympy.log(x, 2), "log10": lambda x: sympy.log(x, 10),
-    "sqrt": sympy.sqrt, "sqr": lambda x: x**2, "sin": sympy.sin, "cos": sympy.cos,
-    "tan": sympy.tan, "tanh": sympy.tanh, "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
-    "softplus": lambda x: sympy.log(1 + sympy.exp(x)), "erf": sympy.erf, "sgn": sympy.sign,
-    "floor": sympy.floor, "ceil": sympy.ceiling, "round": None, "invert": sympy.Not,
-    "add": lambda a, b: a + b, "sub": lambda a, b: a - b, "mul": lambda a, b: a * b,
-    "true_div": lambda a, b: a / b, "int_div": lambda a, b: sympy.floor(a / b),
-    "mod": sympy.Mod, "pow": lambda a, b: a**b, "maximum": sympy.Max, "minimum": sympy.Min,
-    "lt": sympy.Lt, "gt": sympy.Gt, "le": sympy.Le, "ge": sympy.Ge, "eq": sympy.Eq,
-    "neq": sympy.Ne, "and_": sympy.And, "or_": sympy.Or, "xor": sympy.Xor,
+    "neg": lambda x: -x,
+    "abs": sympy.Abs,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "log1p": lambda x: sympy.log(1 + x),
+    "expm1": lambda x: sympy.exp(x) - 1,
+    "log2": lambda x: sympy.log(x, 2),
+    "log10": lambda x: sympy.log(x, 10),
+    "sqrt": sympy.sqrt,
+    "sqr": lambda x: x**2,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "tanh": sympy.tanh,
+    "sigmoid": lambda x: 1 / (1 + sympy.exp(-x)),
+    "softplus": lambda x: sympy.log(1 + sympy.exp(x)),
+    "erf": sympy.erf,
+    "sgn": sympy.sign,
+    "floor": sympy.floor,
+    "ceil": sympy.ceiling,
+    "round": None,
+    "invert": sympy.Not,
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a - b,
+    "mul": lambda a, b: a * b,
+    "true_div": lambda a, b: a / b,
+    "int_div": lambda a, b: sympy.floor(a / b),
+    "mod": sympy.Mod,
+    "pow": lambda a, b: a**b,
+    "maximum": sympy.Max,
+    "minimum": sympy.Min,
+    "lt": sympy.Lt,
+    "gt": sympy.Gt,
+    "le": sympy.Le,
+    "ge": sympy.Ge,
+    "eq": sympy.Eq,
+    "neq": sympy.Ne,
+    "and_": sympy.And,
+    "or_": sympy.Or,
+    "xor": sympy.Xor,
     "switch": lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
     "cast": "cast",
-    "sum": IMPL, "prod": IMPL, "max": _reduce_with(sympy.Max), "min": _reduce_with(sympy.Min),
-    "argmax": None, "argmin": None, "dot": IMPL, "shape": IMPL, "shape_i": IMPL,
-    "dimshuffle": IMPL, "reshape": IMPL, "make_vector": IMPL, "alloc": IMPL, "arange": IMPL,
-    "concatenate": IMPL, "subtensor": IMPL, "inc_subtensor": IMPL, "advanced_subtensor": IMPL,
-    "advanced_inc_subtensor": IMPL, "softmax": _softmax, "log_softmax": _log_softmax,
-}  # fmt: skip
+    "sum": IMPL,
+    "prod": IMPL,
+    "max": _reduce_with(sympy.Max),
+    "min": _reduce_with(sympy.Min),
+    "argmax": None,
+    "argmin": None,
+    "dot": IMPL,
+    "shape": IMPL,
+    "shape_i": IMPL,
+    "dimshuffle": IMPL,
+    "reshape": IMPL,
+    "make_vector": IMPL,
+    "alloc": IMPL,
+    "arange": IMPL,
+    "concatenate": IMPL,
+    "subtensor": IMPL,
+    "inc_subtensor": IMPL,
+    "advanced_subtensor": IMPL,
+    "advanced_inc_subtensor": IMPL,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+}
 NO_SYMPY_REASON = {
     "round": "half-to-even rounding has no sympy function",
     "argmax": "a position, not an algebraic value",
@@ -148,8 +192,10 @@ def to_sympy(
 
     for node in toposort(outs):
         args = [value_of(i) for i in node.inputs]
-        ints = [np.asarray(a, dtype="int64") if i.dtype[0] in "iu" and _all_numbers(a) else a
-                for a, i in zip(args, node.inputs, strict=True)]  # fmt: skip
+        ints = [
+            np.asarray(a, dtype="int64") if i.dtype[0] in "iu" and _all_numbers(a) else a
+            for a, i in zip(args, node.inputs, strict=True)
+        ]
         values[id(node.out)] = np.asarray(_eval_node(node, ints), dtype=object)
     results = [_unwrap(value_of(o)) for o in outs]
     return results[0] if single else results
@@ -174,15 +220,32 @@ def _from_rules() -> dict[Any, Callable]:
         return functools.reduce(lambda x, y: x * y, a)
 
     return {
-        sympy.Add: add, sympy.Mul: mul, sympy.Pow: lambda a, b: a**b, sympy.exp: T.exp,
-        sympy.log: T.log, sympy.sin: T.sin, sympy.cos: T.cos, sympy.tan: T.tan,
-        sympy.tanh: T.tanh, sympy.Abs: T.abs_, sympy.sign: T.sgn, sympy.floor: T.floor,
-        sympy.ceiling: T.ceil, sympy.erf: T.erf, sympy.Max: lambda *a: functools.reduce(
-            T.maximum, a), sympy.Min: lambda *a: functools.reduce(T.minimum, a),
-        sympy.Lt: T.lt, sympy.Gt: T.gt, sympy.Le: T.le, sympy.Ge: T.ge, sympy.Eq: T.eq,
-        sympy.Ne: T.neq, sympy.And: lambda *a: functools.reduce(T.and_, a),
-        sympy.Or: lambda *a: functools.reduce(T.or_, a), sympy.Not: T.invert,
-    }  # fmt: skip
+        sympy.Add: add,
+        sympy.Mul: mul,
+        sympy.Pow: lambda a, b: a**b,
+        sympy.exp: T.exp,
+        sympy.log: T.log,
+        sympy.sin: T.sin,
+        sympy.cos: T.cos,
+        sympy.tan: T.tan,
+        sympy.tanh: T.tanh,
+        sympy.Abs: T.abs_,
+        sympy.sign: T.sgn,
+        sympy.floor: T.floor,
+        sympy.ceiling: T.ceil,
+        sympy.erf: T.erf,
+        sympy.Max: lambda *a: functools.reduce(T.maximum, a),
+        sympy.Min: lambda *a: functools.reduce(T.minimum, a),
+        sympy.Lt: T.lt,
+        sympy.Gt: T.gt,
+        sympy.Le: T.le,
+        sympy.Ge: T.ge,
+        sympy.Eq: T.eq,
+        sympy.Ne: T.neq,
+        sympy.And: lambda *a: functools.reduce(T.and_, a),
+        sympy.Or: lambda *a: functools.reduce(T.or_, a),
+        sympy.Not: T.invert,
+    }
 
 
 def from_sympy(expr: Any, mapping: dict[Any, Any]) -> Variable:

@@ -9,5 +9,12 @@ from eqsat.runtime.function import (
 )
 from eqsat.runtime.shared import SharedVariable, shared
 
-__all__ = ["Function", "In", "MissingInputError", "SharedVariable", "UnusedInputError",
-           "function", "shared"]  # fmt: skip
+__all__ = [
+    "Function",
+    "In",
+    "MissingInputError",
+    "SharedVariable",
+    "UnusedInputError",
+    "function",
+    "shared",
+]

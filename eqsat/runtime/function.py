@@ -32,9 +32,15 @@ class UnusedInputError(ValueError):
 class In:
     """An input with options: a keyword `name` and a default `value` (Theano's In)."""
 
-    def __init__(self, variable: Variable, name: str | None = None, value: Any = None,
-                 strict: bool = False, allow_downcast: bool | None = None,
-                 mutable: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        variable: Variable,
+        name: str | None = None,
+        value: Any = None,
+        strict: bool = False,
+        allow_downcast: bool | None = None,
+        mutable: bool = False,
+    ) -> None:
         if not isinstance(variable, Variable):
             raise TypeError(f"In() takes a symbolic Variable, got {type(variable).__name__}")
         self.variable = variable
@@ -48,8 +54,13 @@ class In:
 class FunctionGraph:
     """The compiled graph: explicit inputs, shared inputs, outputs and update expressions."""
 
-    def __init__(self, inputs: list[Variable], shared: list[SharedVariable],
-                 outputs: list[Variable], updates: list[tuple[SharedVariable, Variable]]) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inputs: list[Variable],
+        shared: list[SharedVariable],
+        outputs: list[Variable],
+        updates: list[tuple[SharedVariable, Variable]],
+    ) -> None:
         self.inputs = inputs
         self.shared = shared
         self.outputs = outputs
@@ -88,11 +99,15 @@ def _check_inputs(inputs: Iterable[Any]) -> list[In]:
             raise TypeError(f"function inputs must be Variables or In(...), got {raw!r}")
         v = item.variable
         if isinstance(v, SharedVariable):
-            raise TypeError(f"shared variable {v!r} cannot be an explicit input; it is an "
-                            "implicit one (use givens to substitute another variable)")  # fmt: skip
+            raise TypeError(
+                f"shared variable {v!r} cannot be an explicit input; it is an "
+                "implicit one (use givens to substitute another variable)"
+            )
         if isinstance(v, Constant) or v.owner is not None:
-            raise TypeError(f"function input {v!r} must be a free symbolic variable, not a "
-                            "constant or a computed expression")  # fmt: skip
+            raise TypeError(
+                f"function input {v!r} must be a free symbolic variable, not a "
+                "constant or a computed expression"
+            )
     seen: set[int] = set()
     for item in ins:
         if id(item.variable) in seen:
@@ -124,10 +139,17 @@ def _check_givens(givens: Any) -> list[tuple[Variable, Variable]]:
 class Function:
     """A compiled function: call it with the inputs' values (positionally or by name)."""
 
-    def __init__(self, inputs: Sequence[Any], outputs: Any, updates: Any = None,
-                 givens: Any = None, allow_input_downcast: bool | None = None,
-                 on_unused_input: str | None = None, mode: str | None = None,
-                 name: str | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        inputs: Sequence[Any],
+        outputs: Any,
+        updates: Any = None,
+        givens: Any = None,
+        allow_input_downcast: bool | None = None,
+        on_unused_input: str | None = None,
+        mode: str | None = None,
+        name: str | None = None,
+    ) -> None:
         if isinstance(inputs, Variable | In):
             raise TypeError("function inputs must be a list (e.g. function([x], y))")
         self.name = name
@@ -142,8 +164,10 @@ class Function:
         given = _check_givens(givens)
         if given:
             targets = clone_replace(targets, given)
-        outs, upd = targets[: len(outs)], [(k, v) for (k, _), v in zip(upd, targets[len(outs):],
-                                                                       strict=True)]  # fmt: skip
+        outs, upd = (
+            targets[: len(outs)],
+            [(k, v) for (k, _), v in zip(upd, targets[len(outs) :], strict=True)],
+        )
         explicit = [i.variable for i in self.ins]
         shared = self._check_roots(targets, explicit)
         self._check_unused(targets, on_unused_input or "raise")
@@ -175,8 +199,10 @@ class Function:
         for n, item in enumerate(self.ins):
             if id(item.variable) in used or policy == "ignore":
                 continue
-            message = (f"{self._what(n)} {item.variable!r} is not used to compute the outputs; "
-                       "pass on_unused_input='warn' or 'ignore' to allow it")  # fmt: skip
+            message = (
+                f"{self._what(n)} {item.variable!r} is not used to compute the outputs; "
+                "pass on_unused_input='warn' or 'ignore' to allow it"
+            )
             if policy == "raise":
                 raise UnusedInputError(message)
             warnings.warn(message, stacklevel=4)
@@ -188,10 +214,14 @@ class Function:
 
     def _convert(self, value: Any, n: int) -> np.ndarray:
         item = self.ins[n]
-        allow = item.allow_downcast if item.allow_downcast is not None else self.allow_input_downcast
+        allow = (
+            item.allow_downcast if item.allow_downcast is not None else self.allow_input_downcast
+        )
         if item.strict and isinstance(value, np.ndarray) and value.dtype != item.variable.dtype:
-            raise TypeError(f"{self._what(n)} is strict: expected dtype {item.variable.dtype}, "
-                            f"got {value.dtype}")  # fmt: skip
+            raise TypeError(
+                f"{self._what(n)} is strict: expected dtype {item.variable.dtype}, "
+                f"got {value.dtype}"
+            )
         return convert_value(value, item.variable.type, self._what(n), allow)
 
     def _bind(self, args: tuple, kwargs: dict) -> list[np.ndarray]:
@@ -203,8 +233,10 @@ class Function:
         names = {item.name: n for n, item in enumerate(self.ins) if item.name}
         for key, value in kwargs.items():
             if key not in names:
-                raise TypeError(f"{label} got an unexpected keyword argument {key!r}; "
-                                f"its inputs are named {sorted(names)}")  # fmt: skip
+                raise TypeError(
+                    f"{label} got an unexpected keyword argument {key!r}; "
+                    f"its inputs are named {sorted(names)}"
+                )
             if values[names[key]] is not _NO_VALUE:
                 raise TypeError(f"{label} got two values for input {key!r}")
             values[names[key]] = value
@@ -225,8 +257,10 @@ class Function:
         roots.update({id(s): s.get_value(borrow=True) for s in fg.shared})
         results = self.thunk(roots)
         owned = {id(a) for a in roots.values()}
-        results = [np.array(r) if id(r) in owned or r.base is not None or not r.flags.writeable
-                   else r for r in results]  # fmt: skip
+        results = [
+            np.array(r) if id(r) in owned or r.base is not None or not r.flags.writeable else r
+            for r in results
+        ]
         outs, new_values = results[: len(fg.outputs)], results[len(fg.outputs) :]
         for (var, _), value in zip(fg.updates, new_values, strict=True):
             convert_value(value, var.type, f"update of shared variable {var!r}")  # shape check
@@ -235,10 +269,17 @@ class Function:
         return outs[0] if self.single else outs
 
 
-def function(inputs: Sequence[Any], outputs: Any = None, updates: Any = None,
-             givens: Any = None, allow_input_downcast: bool | None = None,
-             on_unused_input: str | None = None, mode: str | None = None,
-             name: str | None = None) -> Function:  # fmt: skip
+def function(
+    inputs: Sequence[Any],
+    outputs: Any = None,
+    updates: Any = None,
+    givens: Any = None,
+    allow_input_downcast: bool | None = None,
+    on_unused_input: str | None = None,
+    mode: str | None = None,
+    name: str | None = None,
+) -> Function:
     """Compile `outputs` (a Variable or a list) of `inputs` into a callable (Theano's API)."""
-    return Function(inputs, outputs, updates, givens, allow_input_downcast, on_unused_input,
-                    mode, name)  # fmt: skip
+    return Function(
+        inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, mode, name
+    )

@@ -51,8 +51,9 @@ def run_node(node: Apply, values: Sequence[np.ndarray]) -> np.ndarray:
     try:
         out = row.impl(*values, **node.p)
     except (ValueError, IndexError, TypeError, ZeroDivisionError) as e:
-        raise type(e)(f"{node.op} failed on inputs of shapes "
-                      f"{[np.shape(v) for v in values]}: {e}") from e  # fmt: skip
+        raise type(e)(
+            f"{node.op} failed on inputs of shapes {[np.shape(v) for v in values]}: {e}"
+        ) from e
     return np.asarray(out).astype(node.out.dtype, copy=False)
 
 
@@ -67,8 +68,9 @@ class PyThunk:
         values = dict(roots)
         with np.errstate(all="ignore"):  # IEEE results (inf, nan), as compiled code gives
             for node in self.nodes:
-                args = [values[id(i)] if id(i) in values else _constant_value(i)
-                        for i in node.inputs]  # fmt: skip
+                args = [
+                    values[id(i)] if id(i) in values else _constant_value(i) for i in node.inputs
+                ]
                 values[id(node.out)] = run_node(node, args)
         return [values[id(o)] if id(o) in values else _constant_value(o) for o in self.outputs]
 

@@ -14,8 +14,14 @@ from eqsat.runtime.convert import _as_array, convert_value
 class SharedVariable(Variable):
     """A Variable with a value; functions read it and `updates` replace it."""
 
-    def __init__(self, value: np.ndarray, ttype: Type, name: str | None, strict: bool,
-                 allow_downcast: bool | None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        value: np.ndarray,
+        ttype: Type,
+        name: str | None,
+        strict: bool,
+        allow_downcast: bool | None,
+    ) -> None:
         super().__init__(ttype, None, name)
         self.strict = strict
         self.allow_downcast = allow_downcast
@@ -31,8 +37,9 @@ class SharedVariable(Variable):
     def set_value(self, value: Any, borrow: bool = False) -> None:
         """Replace the value, converted and checked as a function input would be."""
         if self.strict and isinstance(value, np.ndarray) and value.dtype != self.dtype:
-            raise TypeError(f"{self._what()} is strict: expected dtype {self.dtype}, "
-                            f"got {value.dtype}")  # fmt: skip
+            raise TypeError(
+                f"{self._what()} is strict: expected dtype {self.dtype}, got {value.dtype}"
+            )
         arr = convert_value(value, self.type, self._what(), self.allow_downcast)
         self._value = arr if borrow and arr is value else np.array(arr)
 

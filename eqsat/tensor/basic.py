@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Sequence
 from typing import Any
-
-import builtins
 
 import numpy as np
 
@@ -14,7 +13,6 @@ from eqsat.graph import Constant, Variable
 from eqsat.ops import (
     _BINARY,
     _UNARY,
-    _static_int,
     _weak_target,
     apply,
     as_variable,
@@ -362,9 +360,8 @@ def stack(tensors: Sequence[Var], axis: int = 0) -> Variable:
     return expanded[0] if len(expanded) == 1 else apply("concatenate", expanded, axis=axis)
 
 
-
-
 __all__ = [
-    n for n, v in list(globals().items())
+    n
+    for n, v in list(globals().items())
     if not n.startswith("_") and callable(v) and getattr(v, "__module__", None) == __name__
-] + ["as_tensor_variable", "constant", "where", "abs_", "true_divide", "floor_divide", "power"]  # fmt: skip
+] + ["as_tensor_variable", "constant", "where", "abs_", "true_divide", "floor_divide", "power"]

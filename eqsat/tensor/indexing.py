@@ -87,8 +87,10 @@ def _advanced(x: Variable, idx: tuple) -> Variable:
             break
         var = as_variable(item)
         if var.dtype == "bool":
-            raise TypeError(f"boolean mask indexing is not supported (index {item!r}); "
-                            "use switch/where or nonzero positions")  # fmt: skip
+            raise TypeError(
+                f"boolean mask indexing is not supported (index {item!r}); "
+                "use switch/where or nonzero positions"
+            )
         if var.dtype[0] not in "iu" or isinstance(item, slice) or item is None:
             raise NotImplementedError(
                 f"integer-array indexing can only be mixed with trailing full slices; got {idx!r}"

@@ -21,9 +21,17 @@ def _binary(op: str, reflected: bool = False):
 
 
 _OPERATORS = {
-    "add": "add", "sub": "sub", "mul": "mul", "truediv": "true_div", "floordiv": "int_div",
-    "mod": "mod", "pow": "pow", "and": "and_", "or": "or_", "xor": "xor",
-}  # fmt: skip
+    "add": "add",
+    "sub": "sub",
+    "mul": "mul",
+    "truediv": "true_div",
+    "floordiv": "int_div",
+    "mod": "mod",
+    "pow": "pow",
+    "and": "and_",
+    "or": "or_",
+    "xor": "xor",
+}
 
 
 def _dimshuffle(self: Variable, *pattern: Any) -> Variable:
@@ -66,8 +74,10 @@ METHODS: dict[str, Any] = {
     "clip": lambda self, lo, hi: T.clip(self, lo, hi),
     "round": lambda self, mode="half_to_even": T.round(self, mode),
     "copy": lambda self: self,
-    **{name: getattr(T, name) for name in ("sum", "mean", "max", "min", "prod", "argmax",
-                                            "argmin", "var", "std")},  # fmt: skip
+    **{
+        name: getattr(T, name)
+        for name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "var", "std")
+    },
     **{name: getattr(T, name) for name in ("exp", "log", "sqrt", "sum", "tanh", "sin", "cos")},
 }
 for _py, _op in _OPERATORS.items():

@@ -61,5 +61,3 @@ def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Variable:
         f"(ndim {coding_dist.ndim}) or integer labels (ndim {coding_dist.ndim - 1}); "
         f"got {true_dist!r} with ndim={true_dist.ndim}, dtype={true_dist.dtype}"
     )
-
-

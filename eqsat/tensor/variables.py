@@ -10,12 +10,22 @@ from eqsat.config import config
 from eqsat.graph import Type, Variable
 
 _PREFIX_DTYPES = {
-    "b": "int8", "w": "int16", "i": "int32", "l": "int64", "f": "float32", "d": "float64",
-}  # fmt: skip
+    "b": "int8",
+    "w": "int16",
+    "i": "int32",
+    "l": "int64",
+    "f": "float32",
+    "d": "float64",
+}
 _PATTERNS = {
-    "scalar": (), "vector": (False,), "matrix": (False, False), "row": (True, False),
-    "col": (False, True), "tensor3": (False,) * 3, "tensor4": (False,) * 4,
-}  # fmt: skip
+    "scalar": (),
+    "vector": (False,),
+    "matrix": (False, False),
+    "row": (True, False),
+    "col": (False, True),
+    "tensor3": (False,) * 3,
+    "tensor4": (False,) * 4,
+}
 
 
 def tensor(
