@@ -219,3 +219,27 @@ def clone_replace(
         else:
             memo[id(node.out)] = apply(node.op, new_inputs, **node.p)
     return [memo.get(id(o), o) for o in outputs]
+
+
+def to_flat(outputs: Sequence[Variable]) -> tuple[list[Variable], list[tuple], list[int]]:
+    """A graph as flat lists (roots, nodes as (op, params, input numbers), output numbers), so
+    that pickling it does not recurse once per node."""
+    number: dict[int, int] = {}
+    roots = graph_inputs(outputs)
+    for n, v in enumerate(roots):
+        number[id(v)] = n
+    nodes = []
+    for node in toposort(outputs):
+        nodes.append((node.op, node.params, [number[id(i)] for i in node.inputs]))
+        number[id(node.out)] = len(roots) + len(nodes) - 1
+    return roots, nodes, [number[id(o)] for o in outputs]
+
+
+def from_flat(roots: list[Variable], nodes: list[tuple], outputs: list[int]) -> list[Variable]:
+    """The outputs of a graph stored by `to_flat`, rebuilt through the op table."""
+    from eqsat.ops import apply
+
+    values = list(roots)
+    for op, params, inputs in nodes:
+        values.append(apply(op, [values[i] for i in inputs], **dict(params)))
+    return [values[i] for i in outputs]

@@ -14,7 +14,16 @@ from typing import Any
 import numpy as np
 
 from eqsat.config import check_mode, config
-from eqsat.graph import Constant, Variable, ancestors, clone_replace, graph_inputs, toposort
+from eqsat.graph import (
+    Constant,
+    Variable,
+    ancestors,
+    clone_replace,
+    from_flat,
+    graph_inputs,
+    to_flat,
+    toposort,
+)
 from eqsat.ops import as_variable
 from eqsat.runtime.convert import coerce_variable, convert_value
 from eqsat.runtime.interp import PyThunk
@@ -173,6 +182,27 @@ class Function:
         self._check_unused(targets, on_unused_input or "raise")
         self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
         self.maker = _Maker(FunctionGraph(explicit, shared, outs, upd), self.mode)
+        self.thunk = PyThunk(targets)
+
+    def __getstate__(self) -> dict:
+        # Graph + options; the backend is rebuilt on load (deep graphs must not recurse).
+        fg = self.maker.fgraph
+        state = {k: v for k, v in self.__dict__.items() if k not in ("maker", "thunk")}
+        state["fgraph"] = (
+            fg.inputs,
+            fg.shared,
+            [k for k, _ in fg.updates],
+            to_flat(fg.outputs + [v for _, v in fg.updates]),
+            len(fg.outputs),
+        )
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        inputs, shared, keys, flat, n_out = state.pop("fgraph")
+        self.__dict__.update(state)
+        targets = from_flat(*flat)
+        updates = list(zip(keys, targets[n_out:], strict=True))
+        self.maker = _Maker(FunctionGraph(inputs, shared, targets[:n_out], updates), self.mode)
         self.thunk = PyThunk(targets)
 
     def _what(self, n: int) -> str:
