@@ -538,6 +538,16 @@ def as_variable(x: Any, name: str | None = None) -> Variable:
         ) from e
 
 
+def _smallest_int(v: int, signed: bool) -> np.dtype:
+    kinds = (
+        ("int8", "int16", "int32", "int64") if signed else ("uint8", "uint16", "uint32", "uint64")
+    )
+    for name in kinds:
+        if np.iinfo(name).min <= v <= np.iinfo(name).max:
+            return np.dtype(name)
+    raise OverflowError(f"integer literal {v} does not fit in a 64-bit integer")
+
+
 def _weak_target(strong: list[Variable], weak: list[Constant]) -> np.dtype:
     """The dtype bare Python numbers take beside `strong` operands (NumPy 2 rules, widened so
     that an int literal never wraps around: int8 + 1000 is int16, as in Theano)."""
@@ -547,7 +557,7 @@ def _weak_target(strong: list[Variable], weak: list[Constant]) -> np.dtype:
         if target.kind in "iu" and not isinstance(v, float):
             info = np.iinfo(target)
             if not info.min <= v <= info.max:
-                target = np.result_type(target, np.min_scalar_type(v))
+                target = np.result_type(target, _smallest_int(v, target.kind == "i" or v < 0))
     return target
 
 

@@ -110,7 +110,7 @@ SYMPY: dict[str, Any] = {
     "shape_i": IMPL,
     "dimshuffle": IMPL,
     "reshape": IMPL,
-    "make_vector": IMPL,
+    "make_vector": lambda *xs, dtype: np.array(xs, dtype=object),
     "alloc": IMPL,
     "arange": IMPL,
     "concatenate": IMPL,

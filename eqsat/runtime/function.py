@@ -286,17 +286,25 @@ class Function:
         roots = {id(v): a for v, a in zip(fg.inputs, values, strict=True)}
         roots.update({id(s): s.get_value(borrow=True) for s in fg.shared})
         results = self.thunk(roots)
-        owned = {id(a) for a in roots.values()}
-        results = [
-            np.array(r) if id(r) in owned or r.base is not None or not r.flags.writeable else r
-            for r in results
-        ]
+        results = _fresh(results, {id(a) for a in roots.values()})
         outs, new_values = results[: len(fg.outputs)], results[len(fg.outputs) :]
         for (var, _), value in zip(fg.updates, new_values, strict=True):
             convert_value(value, var.type, f"update of shared variable {var!r}")  # shape check
         for (var, _), value in zip(fg.updates, new_values, strict=True):
             var._value = value
         return outs[0] if self.single else outs
+
+
+def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:
+    """Results the caller may own: an array that is an input's, a shared variable's, a view, or
+    already handed out (the same value twice) is copied."""
+    out = []
+    for r in results:
+        if id(r) in taken or r.base is not None or not r.flags.writeable:
+            r = np.array(r)
+        taken.add(id(r))
+        out.append(r)
+    return out
 
 
 def function(
