@@ -13,7 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eqsat.graph import Apply, Variable, toposort
-from eqsat.ops import OPS, ZERO_GRAD_UNARY, apply, as_variable, constant
+from eqsat.ops import OPS, apply, as_variable, constant
+from eqsat.ops_math import ZERO_GRAD_UNARY
 
 
 class DisconnectedInputError(ValueError):

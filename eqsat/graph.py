@@ -112,17 +112,22 @@ class Variable:
 
 
 class Constant(Variable):
-    """A Variable with a fixed value. `weak` marks a bare Python number, whose dtype yields to
-    the other operands of an elementwise op (NumPy 2 / Theano: float32 * 2.0 stays float32)."""
+    """A Variable with a fixed value. `literal` keeps the bare Python number a constant was
+    written as: its dtype yields to the other operands of an elementwise op, however often the
+    graph is rebuilt (NumPy 2 / Theano: float32 * 2.0 stays float32)."""
 
-    def __init__(self, data: Any, dtype: Any = None, name: str | None = None, weak: bool = False):
+    def __init__(self, data: Any, dtype: Any = None, name: str | None = None, literal: Any = None):
         arr = np.array(data, dtype=dtype)
         if arr.dtype.kind not in "biuf":
             raise TypeError(f"constant must be numeric, got dtype {arr.dtype} for {data!r}")
         arr.setflags(write=False)
         super().__init__(Type(arr.dtype, arr.shape), None, name)
         self.data = arr
-        self.weak = weak
+        self.literal = literal
+
+    @property
+    def weak(self) -> bool:
+        return self.literal is not None
 
     def __repr__(self) -> str:
         if self.name:

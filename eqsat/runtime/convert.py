@@ -82,9 +82,8 @@ def coerce_variable(value: Any, ttype: Type, what: str) -> Variable:
             f"{what}: expected a {ttype.ndim}-d value ({ttype!r}), got {value!r} of {value.type!r}"
         )
     if value.dtype != ttype.dtype:
-        weak_ok = isinstance(value, Constant) and value.weak
-        if weak_ok:
-            return constant(convert_value(value.data.item(), ttype, what, allow_downcast=False))
+        if isinstance(value, Constant) and value.weak:
+            return constant(convert_value(value.literal, ttype, what, allow_downcast=False))
         if not np.can_cast(value.dtype, ttype.dtype, "safe"):
             raise TypeError(
                 f"{what}: {value!r} has dtype {value.dtype}, which cannot be cast to "

@@ -10,14 +10,8 @@ import numpy as np
 
 from eqsat.config import config
 from eqsat.graph import Constant, Variable
-from eqsat.ops import (
-    _BINARY,
-    _UNARY,
-    _weak_target,
-    apply,
-    as_variable,
-    constant,
-)
+from eqsat.ops import _weak_target, apply, as_variable, cast_weak, constant, is_weak
+from eqsat.ops_math import _BINARY, _UNARY
 
 as_tensor_variable = as_variable
 Var = Variable | Any  # anything as_variable accepts
@@ -311,26 +305,17 @@ def arange(start: Var, stop: Var = None, step: Var = 1, dtype: Any = None) -> Va
         if v.ndim != 0:
             raise TypeError(f"arange: start, stop and step must be scalars, got {v!r}")
     if dtype is None:
-        strong = [p for p in parts if not (isinstance(p, Constant) and p.weak)]
-        weak = [p for p in parts if isinstance(p, Constant) and p.weak]
-        dtype = _weak_target(strong, weak) if strong else np.result_type(*[w.data for w in weak])
+        strong = [p for p in parts if not is_weak(p)]
+        weak = [p for p in parts if is_weak(p)]
+        dtype = _weak_target(strong, weak) if strong else np.result_type(*[w.literal for w in weak])
         dtype = config.floatX if np.dtype(dtype).kind == "f" and not strong else dtype
     dtype = str(np.dtype(dtype))
     return apply("arange", [cast(p, dtype) for p in parts], dtype=dtype)
 
 
-def _cast_weak(tensors: list[Variable]) -> list[Variable]:
-    weak = [t for t in tensors if isinstance(t, Constant) and t.weak]
-    strong = [t for t in tensors if not (isinstance(t, Constant) and t.weak)]
-    if not (weak and strong):
-        return tensors
-    target = _weak_target(strong, weak)
-    return [cast(t, target) if isinstance(t, Constant) and t.weak else t for t in tensors]
-
-
 def concatenate(tensors: Sequence[Var], axis: int = 0) -> Variable:
     """Tensors joined along an existing axis."""
-    tensors = _cast_weak([as_variable(t) for t in tensors])
+    tensors = cast_weak([as_variable(t) for t in tensors])
     if not tensors:
         raise ValueError("concatenate needs at least one tensor")
     ndim = tensors[0].ndim
@@ -345,7 +330,7 @@ def concatenate(tensors: Sequence[Var], axis: int = 0) -> Variable:
 
 def stack(tensors: Sequence[Var], axis: int = 0) -> Variable:
     """Tensors of one rank joined along a new axis."""
-    tensors = _cast_weak([as_variable(t) for t in tensors])
+    tensors = cast_weak([as_variable(t) for t in tensors])
     if not tensors:
         raise ValueError("stack needs at least one tensor")
     ndim = tensors[0].ndim

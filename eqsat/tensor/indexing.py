@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from eqsat.graph import Variable
-from eqsat.ops import apply, as_variable, constant
+from eqsat.ops import apply, as_variable, constant, is_weak
 from eqsat.tensor.basic import cast, dimshuffle, shape_i
 
 
@@ -109,7 +109,7 @@ def _inc(x_sub: Variable, y: Any, set_: bool) -> Variable:
     base, *idx = node.inputs
     y = as_variable(y)
     if y.dtype != base.dtype:
-        if not np.can_cast(y.dtype, base.dtype, "safe") and not getattr(y, "weak", False):
+        if not np.can_cast(y.dtype, base.dtype, "safe") and not is_weak(y):
             raise TypeError(f"cannot put values of dtype {y.dtype} into {base!r} of {base.dtype}")
         y = cast(y, base.dtype)
     if node.op == "subtensor":

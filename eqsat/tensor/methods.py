@@ -50,6 +50,19 @@ def _transpose(self: Variable, *axes: Any) -> Variable:
     return T.transpose(self, axes or None)
 
 
+def _eval(self: Variable, inputs_to_values: dict | None = None) -> Any:
+    """Theano's `x.eval({x: value})`: compile (once per set of inputs) and run."""
+    from eqsat.runtime.function import function
+
+    given = dict(inputs_to_values or {})
+    keys = list(given)
+    cache = self.__dict__.setdefault("_eval_functions", {})
+    key = tuple(id(k) for k in keys)
+    if key not in cache:
+        cache[key] = function(keys, self, on_unused_input="ignore")
+    return cache[key](*[given[k] for k in keys])
+
+
 METHODS: dict[str, Any] = {
     "__neg__": lambda self: apply("neg", [self]),
     "__pos__": lambda self: self,
@@ -74,6 +87,7 @@ METHODS: dict[str, Any] = {
     "clip": lambda self, lo, hi: T.clip(self, lo, hi),
     "round": lambda self, mode="half_to_even": T.round(self, mode),
     "copy": lambda self: self,
+    "eval": _eval,
     **{
         name: getattr(T, name)
         for name in ("sum", "mean", "max", "min", "prod", "argmax", "argmin", "var", "std")

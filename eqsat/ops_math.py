@@ -1,0 +1,208 @@
+"""Op rows for arithmetic: elementwise ops, reductions, dot, softmax."""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+
+from eqsat.graph import Type, Variable
+from eqsat.ops import OPS, OpDef, merge_dims
+
+
+# --------------------------------------------------------------------------- elementwise
+def _sigmoid(x):
+    # Split by sign so exp never overflows: 1/(1+e^-x) for x >= 0, e^x/(1+e^x) below.
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+
+
+def _softplus(x):
+    return np.logaddexp(0, x)
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    """The float dtype NumPy's transcendental functions return for `dtype`."""
+    return np.sin(np.zeros((), dtype)).dtype
+
+
+def _erf(x):
+    x = np.asarray(x)
+    dt = _float_dtype(x.dtype)
+    return np.vectorize(math.erf, otypes=[dt])(x) if x.size else np.zeros(x.shape, dt)
+
+
+def _switch(cond, a, b):
+    return np.where(cond, a, b)
+
+
+_UNARY = {
+    "neg": (np.negative, "-"),
+    "abs": (np.abs, None),
+    "exp": (np.exp, None),
+    "log": (np.log, None),
+    "log1p": (np.log1p, None),
+    "expm1": (np.expm1, None),
+    "log2": (np.log2, None),
+    "log10": (np.log10, None),
+    "sqrt": (np.sqrt, None),
+    "sqr": (np.square, None),
+    "sin": (np.sin, None),
+    "cos": (np.cos, None),
+    "tan": (np.tan, None),
+    "tanh": (np.tanh, None),
+    "sigmoid": (_sigmoid, None),
+    "softplus": (_softplus, None),
+    "erf": (_erf, None),
+    "sgn": (np.sign, None),
+    "floor": (np.floor, None),
+    "ceil": (np.ceil, None),
+    "round": (np.round, None),
+    "invert": (np.invert, "~"),
+}
+_BINARY = {
+    "add": (np.add, "+", {"commutative", "associative"}),
+    "sub": (np.subtract, "-", set()),
+    "mul": (np.multiply, "*", {"commutative", "associative"}),
+    "true_div": (np.true_divide, "/", set()),
+    "int_div": (np.floor_divide, "//", set()),
+    "mod": (np.mod, "%", set()),
+    "pow": (np.power, "**", set()),
+    "maximum": (np.maximum, None, {"commutative", "associative"}),
+    "minimum": (np.minimum, None, {"commutative", "associative"}),
+    "lt": (np.less, "<", {"integer"}),
+    "gt": (np.greater, ">", {"integer"}),
+    "le": (np.less_equal, "<=", {"integer"}),
+    "ge": (np.greater_equal, ">=", {"integer"}),
+    "eq": (np.equal, "==", {"integer", "commutative"}),
+    "neq": (np.not_equal, "!=", {"integer", "commutative"}),
+    "and_": (np.bitwise_and, "&", {"integer", "commutative", "associative"}),
+    "or_": (np.bitwise_or, "|", {"integer", "commutative", "associative"}),
+    "xor": (np.bitwise_xor, "^", {"integer", "commutative", "associative"}),
+}
+INTEGER_UNARY = {"invert"}  # bitwise/logical results: no gradient
+ZERO_GRAD_UNARY = {"sgn", "floor", "ceil", "round"}  # piecewise constant: gradient 0
+
+
+@functools.lru_cache(maxsize=4096)
+def _elemwise_dtype(op: str, dtypes: tuple[str, ...], params: tuple) -> str:
+    """Output dtype of an elementwise op: what its NumPy implementation gives, so type rule and
+    oracle cannot disagree. Unsupported dtypes (`-` on bool, `~` on float) raise TypeError."""
+    if op == "cast":
+        return dict(params)["dtype"]
+    dummies = [np.ones(1, dt) for dt in dtypes]
+    try:
+        with np.errstate(all="ignore"):
+            return str(np.asarray(OPS[op].impl(*dummies)).dtype)
+    except (TypeError, np.exceptions.DTypePromotionError, ValueError) as e:
+        raise TypeError(f"{op} is not defined for inputs of dtype {', '.join(dtypes)}: {e}") from e
+
+
+def _infer_elemwise(inputs: list[Variable], **params) -> Type:
+    op = params.pop("_op")
+    shapes = [i.type.shape for i in inputs]
+    what = f"{op}({', '.join(f'shape {s}' for s in shapes)})"
+    shape = [merge_dims(col, what) for col in zip(*shapes, strict=True)]
+    dtype = _elemwise_dtype(op, tuple(i.dtype for i in inputs), tuple(sorted(params.items())))
+    return Type(dtype, shape)
+
+
+def _elemwise_row(name: str, impl, arity: int, symbol=None, flags=()) -> None:
+    infer = functools.partial(_infer_elemwise, _op=name)
+    OPS[name] = OpDef(name, "elemwise", impl, infer, arity, symbol, frozenset(flags))
+
+
+for _name, (_impl, _sym) in _UNARY.items():
+    _elemwise_row(_name, _impl, 1, _sym, {"integer"} if _name in INTEGER_UNARY else ())
+for _name, (_impl, _sym, _flags) in _BINARY.items():
+    _elemwise_row(_name, _impl, 2, _sym, _flags)
+_elemwise_row("switch", _switch, 3)
+_elemwise_row("cast", lambda x, dtype: np.asarray(x).astype(dtype), 1)
+
+
+# --------------------------------------------------------------------------- reductions
+def _reduce_impl(fn):
+    def impl(x, axis, keepdims):
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    return impl
+
+
+def _arg_reduce_impl(fn):
+    def impl(x, axis, keepdims):
+        if len(axis) == 1:
+            return fn(x, axis=axis[0], keepdims=keepdims)
+        out = fn(x.reshape(-1) if x.ndim else x)  # several axes: over the flattened array
+        return np.reshape(out, (1,) * x.ndim) if keepdims else out
+
+    return impl
+
+
+def _infer_reduce(inputs: list[Variable], axis: tuple[int, ...], keepdims: bool, _op: str) -> Type:
+    (x,) = inputs
+    if _op in ("argmax", "argmin"):
+        dtype = "int64"
+    else:
+        dtype = str(OPS[_op].impl(np.ones((1,) * x.ndim, x.dtype), axis, keepdims).dtype)
+    if keepdims:
+        shape = [1 if i in axis else s for i, s in enumerate(x.type.shape)]
+    else:
+        shape = [s for i, s in enumerate(x.type.shape) if i not in axis]
+    return Type(dtype, shape)
+
+
+for _name, _fn in [("sum", np.sum), ("prod", np.prod), ("max", np.max), ("min", np.min)]:
+    OPS[_name] = OpDef(
+        _name, "reduce", _reduce_impl(_fn), functools.partial(_infer_reduce, _op=_name), 1
+    )
+for _name, _fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
+    OPS[_name] = OpDef(
+        _name,
+        "reduce",
+        _arg_reduce_impl(_fn),
+        functools.partial(_infer_reduce, _op=_name),
+        1,
+        flags=frozenset({"integer"}),
+    )
+
+
+# --------------------------------------------------------------------------- contraction
+def _infer_dot(inputs: list[Variable]) -> Type:
+    a, b = inputs
+    if a.ndim not in (1, 2) or b.ndim not in (1, 2):
+        raise TypeError(
+            f"dot supports vectors and matrices; got {a!r} with ndim={a.ndim} and "
+            f"{b!r} with ndim={b.ndim} (reshape, or use sum over a product)"
+        )
+    inner_a, inner_b = a.type.shape[-1], b.type.shape[0]
+    if None not in (inner_a, inner_b) and inner_a != inner_b:
+        raise ValueError(f"dot: inner dimensions differ: {a.type.shape} and {b.type.shape}")
+    dtype = _elemwise_dtype("mul", (a.dtype, b.dtype), ())
+    return Type(dtype, a.type.shape[:-1] + b.type.shape[1:])
+
+
+OPS["dot"] = OpDef("dot", "contract", np.dot, _infer_dot, 2)
+
+
+# --------------------------------------------------------------------------- nnet
+def _softmax(x, axis):
+    e = np.exp(x - np.max(x, axis=axis, keepdims=True))
+    return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    z = x - np.max(x, axis=axis, keepdims=True)
+    return z - np.log(np.sum(np.exp(z), axis=axis, keepdims=True))
+
+
+def _infer_softmax(inputs: list[Variable], axis: int) -> Type:
+    (x,) = inputs
+    if not 0 <= axis < x.ndim:
+        raise ValueError(f"softmax: axis {axis} out of range for {x.ndim}-d {x!r}")
+    return Type(_float_dtype(x.dtype), x.type.shape)
+
+
+OPS["softmax"] = OpDef("softmax", "nnet", _softmax, _infer_softmax, 1)
+OPS["log_softmax"] = OpDef("log_softmax", "nnet", _log_softmax, _infer_softmax, 1)
