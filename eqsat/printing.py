@@ -6,33 +6,32 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from eqsat.graph import Apply, Constant, Variable
+from eqsat.graph import Apply, Constant, Variable, toposort
 from eqsat.ops import OPS
 
+# Python's operator precedence, low to high, so that pp's text reads like the graph.
+COMPARE, OR, XOR, AND, SUM, PRODUCT, UNARY, POWER, ATOM = range(4, 13)
 _BINARY_LEVEL = {
-    "or_": 1,
-    "xor": 2,
-    "and_": 3,
-    "lt": 4,
-    "gt": 4,
-    "le": 4,
-    "ge": 4,
-    "eq": 4,
-    "neq": 4,
-    "add": 5,
-    "sub": 5,
-    "mul": 6,
-    "true_div": 6,
-    "int_div": 6,
-    "mod": 6,
-    "pow": 8,
+    **dict.fromkeys(("lt", "gt", "le", "ge", "eq", "neq"), COMPARE),
+    "or_": OR,
+    "xor": XOR,
+    "and_": AND,
+    **dict.fromkeys(("add", "sub"), SUM),
+    **dict.fromkeys(("mul", "true_div", "int_div", "mod"), PRODUCT),
+    "pow": POWER,
 }
 
 
-def _leaf(v: Variable) -> str:
+def _leaf(v: Variable) -> tuple[str, int]:
     if isinstance(v, Constant):
-        return repr(v)
-    return v.name or f"<{v.type!r}>"
+        text = repr(v)
+        return text, UNARY if text.startswith("-") else ATOM
+    return v.name or f"<{v.type!r}>", ATOM
+
+
+def _wrap(text_level: tuple[str, int], min_level: int) -> str:
+    text, level = text_level
+    return text if level >= min_level else f"({text})"
 
 
 def _index_text(node: Apply, args: list[str]) -> str:
@@ -51,43 +50,36 @@ def _params_text(node: Apply) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in node.params)
 
 
-def _pp(v: Variable, memo: dict[int, tuple[str, int]]) -> tuple[str, int]:
-    """Text of v and its precedence level (9: atom)."""
-    if id(v) in memo:
-        return memo[id(v)]
-    node = v.owner
-    if node is None:
-        return _leaf(v), 9
-    args = [_pp(i, memo) for i in node.inputs]
+def _pp_node(node: Apply, args: list[tuple[str, int]]) -> tuple[str, int]:
+    """Text of one node's output from its inputs' texts, with its precedence level."""
     op = node.op
     level = _BINARY_LEVEL.get(op)
+    if level == POWER:  # right-associative, and binds tighter than a unary minus on its left
+        return f"{_wrap(args[0], ATOM)} ** {_wrap(args[1], UNARY)}", POWER
     if level is not None:
-        (a, la), (b, lb) = args
-        left = a if la >= level else f"({a})"
-        right = b if lb > level or (lb == level and op in ("add", "mul")) else f"({b})"
-        if op == "pow":  # right-associative
-            left, right = (a if la > level else f"({a})"), (b if lb >= level else f"({b})")
-        out = f"{left} {OPS[op].symbol} {right}", level
-    elif op in ("neg", "invert"):
-        a, la = args[0]
-        out = f"{OPS[op].symbol}{a if la >= 7 else f'({a})'}", 7
-    elif op == "subtensor":
-        base, lb = args[0]
-        out = (
-            f"{base if lb == 9 else f'({base})'}[{_index_text(node, [t for t, _ in args[1:]])}]",
-            9,
-        )
-    else:
-        inner = ", ".join(t for t, _ in args)
-        extra = _params_text(node)
-        out = f"{op}({inner}{', ' + extra if extra else ''})", 9
-    memo[id(v)] = out
-    return out
+        # Comparisons chain in Python, so a comparison operand is always parenthesised; a right
+        # operand of the same level is too, since the graph grouped it that way.
+        left = _wrap(args[0], level + 1 if level == COMPARE else level)
+        return f"{left} {OPS[op].symbol} {_wrap(args[1], level + 1)}", level
+    if op in ("neg", "invert"):
+        return f"{OPS[op].symbol}{_wrap(args[0], UNARY)}", UNARY
+    if op == "subtensor":
+        return f"{_wrap(args[0], ATOM)}[{_index_text(node, [t for t, _ in args[1:]])}]", ATOM
+    extra = _params_text(node)
+    inner = ", ".join(t for t, _ in args) + (", " + extra if extra else "")
+    return f"{op}({inner})", ATOM
 
 
 def pp(var: Variable) -> str:
     """One-line infix rendering of the expression computing `var`."""
-    return _pp(var, {})[0]
+    texts: dict[int, tuple[str, int]] = {}
+
+    def text(v: Variable) -> tuple[str, int]:
+        return texts[id(v)] if id(v) in texts else _leaf(v)
+
+    for node in toposort([var]):  # bottom-up, so deep graphs need no recursion
+        texts[id(node.out)] = _pp_node(node, [text(i) for i in node.inputs])
+    return text(var)[0]
 
 
 def _ids():
@@ -106,17 +98,22 @@ def _ids():
 def _label(v: Variable) -> str:
     node = v.owner
     if node is None:
-        return _leaf(v)
+        return _leaf(v)[0]
     extra = _params_text(node)
     return f"{node.op}{{{extra}}}" if extra else node.op
+
+
+MAX_INDENT = 40  # deeper levels are labelled with their depth instead of drawn
 
 
 def _debug_lines(outputs: Sequence[Variable], print_type: bool) -> list[str]:
     lines: list[str] = []
     ids: dict[int, str] = {}
     fresh = _ids()
-
-    def visit(v: Variable, prefix: str, child_prefix: str) -> None:
+    # An explicit stack of (variable, depth, prefix, child prefix): graphs can be deep.
+    stack = [(out, 0, "", "") for out in reversed(outputs)]
+    while stack:
+        v, depth, prefix, child_prefix = stack.pop()
         seen = id(v) in ids
         if not seen:
             ids[id(v)] = next(fresh)
@@ -125,18 +122,18 @@ def _debug_lines(outputs: Sequence[Variable], print_type: bool) -> list[str]:
         more = " ···" if seen and v.owner is not None else ""
         lines.append(f"{prefix}{_label(v)} [id {ids[id(v)]}]{name}{typ}{more}")
         if seen or v.owner is None:
-            return
+            continue
         inputs = v.owner.inputs
-        for n, i in enumerate(inputs):
+        for n in reversed(range(len(inputs))):
             last = n == len(inputs) - 1
-            visit(
-                i,
-                child_prefix + (" └─ " if last else " ├─ "),
-                child_prefix + ("    " if last else " │  "),
-            )
-
-    for out in outputs:
-        visit(out, "", "")
+            if depth + 1 >= MAX_INDENT:
+                marks = (f"{child_prefix[: 4 * MAX_INDENT]} [depth {depth + 1}] ", child_prefix)
+            else:
+                marks = (
+                    child_prefix + (" └─ " if last else " ├─ "),
+                    child_prefix + ("    " if last else " │  "),
+                )
+            stack.append((inputs[n], depth + 1, *marks))
     return lines
 
 
