@@ -24,8 +24,23 @@ def _softplus(x):
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
-    """The float dtype NumPy's transcendental functions return for `dtype`."""
+    """The float dtype a transcendental function returns for `dtype`: NumPy's, except that bool
+    and 8-bit integers give float32 as in Theano, not float16."""
+    dtype = np.dtype(dtype)
+    if dtype.kind in "biu" and dtype.itemsize == 1:
+        return np.dtype("float32")
     return np.sin(np.zeros((), dtype)).dtype
+
+
+def _floating(fn):
+    """fn computed in _float_dtype of its input (so int8 data is not computed in float16)."""
+
+    @functools.wraps(fn)
+    def impl(x, *args, **params):
+        x = np.asarray(x)
+        return fn(x.astype(_float_dtype(x.dtype), copy=False), *args, **params)
+
+    return impl
 
 
 def _erf(x):
@@ -41,21 +56,21 @@ def _switch(cond, a, b):
 _UNARY = {
     "neg": (np.negative, "-"),
     "abs": (np.abs, None),
-    "exp": (np.exp, None),
-    "log": (np.log, None),
-    "log1p": (np.log1p, None),
-    "expm1": (np.expm1, None),
-    "log2": (np.log2, None),
-    "log10": (np.log10, None),
-    "sqrt": (np.sqrt, None),
+    "exp": (_floating(np.exp), None),
+    "log": (_floating(np.log), None),
+    "log1p": (_floating(np.log1p), None),
+    "expm1": (_floating(np.expm1), None),
+    "log2": (_floating(np.log2), None),
+    "log10": (_floating(np.log10), None),
+    "sqrt": (_floating(np.sqrt), None),
     "sqr": (np.square, None),
-    "sin": (np.sin, None),
-    "cos": (np.cos, None),
-    "tan": (np.tan, None),
-    "tanh": (np.tanh, None),
-    "sigmoid": (_sigmoid, None),
-    "softplus": (_softplus, None),
-    "erf": (_erf, None),
+    "sin": (_floating(np.sin), None),
+    "cos": (_floating(np.cos), None),
+    "tan": (_floating(np.tan), None),
+    "tanh": (_floating(np.tanh), None),
+    "sigmoid": (_floating(_sigmoid), None),
+    "softplus": (_floating(_softplus), None),
+    "erf": (_floating(_erf), None),
     "sgn": (np.sign, None),
     "floor": (np.floor, None),
     "ceil": (np.ceil, None),
@@ -204,5 +219,5 @@ def _infer_softmax(inputs: list[Variable], axis: int) -> Type:
     return Type(_float_dtype(x.dtype), x.type.shape)
 
 
-OPS["softmax"] = OpDef("softmax", "nnet", _softmax, _infer_softmax, 1)
-OPS["log_softmax"] = OpDef("log_softmax", "nnet", _log_softmax, _infer_softmax, 1)
+OPS["softmax"] = OpDef("softmax", "nnet", _floating(_softmax), _infer_softmax, 1)
+OPS["log_softmax"] = OpDef("log_softmax", "nnet", _floating(_log_softmax), _infer_softmax, 1)

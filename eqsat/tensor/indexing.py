@@ -109,8 +109,16 @@ def _inc(x_sub: Variable, y: Any, set_: bool) -> Variable:
     base, *idx = node.inputs
     y = as_variable(y)
     if y.dtype != base.dtype:
-        if not np.can_cast(y.dtype, base.dtype, "safe") and not is_weak(y):
-            raise TypeError(f"cannot put values of dtype {y.dtype} into {base!r} of {base.dtype}")
+        lossless = (
+            np.asarray(y.literal).astype(base.dtype) == y.literal
+            if is_weak(y)
+            else np.can_cast(y.dtype, base.dtype, "safe")
+        )
+        if not lossless:
+            raise TypeError(
+                f"cannot put values of dtype {y.dtype} into {base!r} of dtype "
+                f"{base.dtype} without loss; cast them first"
+            )
         y = cast(y, base.dtype)
     if node.op == "subtensor":
         return apply("inc_subtensor", [base, y, *idx], spec=node.p["spec"], set=set_)
