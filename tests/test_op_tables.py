@@ -35,4 +35,3 @@ def test_op_has_sympy_form_or_a_reason(name):
 def test_no_rows_for_unknown_ops():
     assert set(VJP) <= set(OPS)
     assert set(SYMPY) <= set(OPS)
-
