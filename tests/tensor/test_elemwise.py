@@ -70,6 +70,17 @@ def test_unary_int(name, dtype, mode, rng):
     assert_same(run([x], out, data, mode=mode), want)
 
 
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "bool"])
+@pytest.mark.parametrize("name", ["exp", "sqrt", "tanh", "erf"])
+def test_byte_sized_input_computes_in_float32(name, dtype, mode):
+    # Theano's rule, not NumPy's float16: exp(int8) is float32, computed in float32.
+    x = T.tensor(dtype, (False,), "x")
+    data = np.array([0, 1, 1, 0], dtype=dtype)
+    want = np.vectorize(math.erf)(data.astype("float32")) if name == "erf" else None
+    want = getattr(np, name)(data.astype("float32")) if want is None else want.astype("float32")
+    assert_same(run([x], getattr(T, name)(x), data, mode=mode), want)
+
+
 def test_erf_int_input_is_float64(mode):
     x = T.lvector("x")
     data = np.array([-2, -1, 0, 1, 2])

@@ -234,6 +234,8 @@ def test_inc_subtensor_dtypes():
     assert T.set_subtensor(x[0], 3).dtype == "int32"
     with pytest.raises(TypeError):
         T.set_subtensor(x[0], T.dscalar())
+    with pytest.raises(TypeError, match="without loss"):
+        T.inc_subtensor(x[0], 1.5)  # a float literal would be truncated
 
 
 def test_inc_subtensor_needs_an_indexed_variable():
