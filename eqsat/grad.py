@@ -329,14 +329,33 @@ def grad(
                 continue
             gi = fit_to(gi, inp)
             grads[id(inp)] = grads[id(inp)] + gi if id(inp) in grads else gi
-    return _collect(wrt_list, grads, disconnected_inputs, return_disconnected, single)
+    depends = _depends_on(cost, blocked)
+    return _collect(wrt_list, grads, depends, disconnected_inputs, return_disconnected, single)
 
 
-def _collect(wrt, grads, policy, return_disconnected, single):
+def _depends_on(cost: Variable, blocked: set[int]) -> set[int]:
+    """Ids of every Variable `cost` depends on, not looking behind `blocked` ones."""
+    seen = {id(cost)}
+    stack = [cost]
+    while stack:
+        v = stack.pop()
+        if v.owner is None or id(v) in blocked:
+            continue
+        for i in v.owner.inputs:
+            if id(i) not in seen:
+                seen.add(id(i))
+                stack.append(i)
+    return seen
+
+
+def _collect(wrt, grads, depends, policy, return_disconnected, single):
     out: list[Variable | None] = []
     for w in wrt:
         if id(w) in grads:
             out.append(grads[id(w)])
+            continue
+        if id(w) in depends:  # connected through integer or boolean values only: gradient 0
+            out.append(T.zeros_like(w))
             continue
         message = f"grad: the cost does not depend on {w!r} (it is not part of the cost's graph)"
         if policy == "raise":

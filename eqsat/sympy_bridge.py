@@ -24,7 +24,9 @@ IMPL = "impl"  # marker: the op's NumPy implementation works on object arrays as
 
 def _cast(x: Any, dtype: str) -> Any:
     if dtype == "bool":
-        return sympy.Ne(x, 0)
+        return x if isinstance(x, sympy.logic.boolalg.Boolean) else sympy.Ne(x, 0)
+    if isinstance(x, sympy.logic.boolalg.Boolean):  # a truth value used as a number: 1 or 0
+        return sympy.Piecewise((1, x), (0, True))
     if dtype[0] in "iu":
         return sympy.sign(x) * sympy.floor(sympy.Abs(x))  # C-style truncation toward zero
     return x
