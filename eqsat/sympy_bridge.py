@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 import sympy
+from sympy.core.relational import Relational
+from sympy.logic.boolalg import BooleanAtom, BooleanFunction
 
 from eqsat.graph import Constant, Variable, toposort
 from eqsat.ops import OPS
@@ -22,10 +24,14 @@ from eqsat.ops import OPS
 IMPL = "impl"  # marker: the op's NumPy implementation works on object arrays as it is
 
 
+# Truth values proper: sympy's Symbol is also a Boolean, so that class alone would not do.
+_TRUTH = (BooleanAtom, BooleanFunction, Relational)
+
+
 def _cast(x: Any, dtype: str) -> Any:
     if dtype == "bool":
-        return x if isinstance(x, sympy.logic.boolalg.Boolean) else sympy.Ne(x, 0)
-    if isinstance(x, sympy.logic.boolalg.Boolean):  # a truth value used as a number: 1 or 0
+        return x if isinstance(x, _TRUTH) else sympy.Ne(x, 0)
+    if isinstance(x, _TRUTH):  # a truth value used as a number: 1 or 0
         return sympy.Piecewise((1, x), (0, True))
     if dtype[0] in "iu":
         return sympy.sign(x) * sympy.floor(sympy.Abs(x))  # C-style truncation toward zero
