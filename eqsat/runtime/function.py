@@ -146,7 +146,8 @@ def _check_givens(givens: Any) -> list[tuple[Variable, Variable]]:
 
 
 class Function:
-    """A compiled function: call it with the inputs' values (positionally or by name)."""
+    """`function(inputs, outputs, updates=, givens=, ...)`: `outputs` (a Variable or a list) of
+    `inputs` compiled into a callable taking the inputs' values, positionally or by name."""
 
     def __init__(
         self,
@@ -173,16 +174,18 @@ class Function:
         given = _check_givens(givens)
         if given:
             targets = clone_replace(targets, given)
-        outs, upd = (
-            targets[: len(outs)],
-            [(k, v) for (k, _), v in zip(upd, targets[len(outs) :], strict=True)],
-        )
+        n_out = len(outs)
+        outs = targets[:n_out]
+        upd = [(k, v) for (k, _), v in zip(upd, targets[n_out:], strict=True)]
         explicit = [i.variable for i in self.ins]
         shared = self._check_roots(targets, explicit)
         self._check_unused(targets, on_unused_input or "raise")
         self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
-        self.maker = _Maker(FunctionGraph(explicit, shared, outs, upd), self.mode)
-        self.thunk = PyThunk(targets)
+        self._build(FunctionGraph(explicit, shared, outs, upd))
+
+    def _build(self, fgraph: FunctionGraph) -> None:
+        self.maker = _Maker(fgraph, self.mode)
+        self.thunk = PyThunk(fgraph.outputs + [v for _, v in fgraph.updates])
 
     def __getstate__(self) -> dict:
         # Graph + options; the backend is rebuilt on load (deep graphs must not recurse).
@@ -202,8 +205,7 @@ class Function:
         self.__dict__.update(state)
         targets = from_flat(*flat)
         updates = list(zip(keys, targets[n_out:], strict=True))
-        self.maker = _Maker(FunctionGraph(inputs, shared, targets[:n_out], updates), self.mode)
-        self.thunk = PyThunk(targets)
+        self._build(FunctionGraph(inputs, shared, targets[:n_out], updates))
 
     def _what(self, n: int) -> str:
         item = self.ins[n]
@@ -307,17 +309,5 @@ def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:
     return out
 
 
-def function(
-    inputs: Sequence[Any],
-    outputs: Any = None,
-    updates: Any = None,
-    givens: Any = None,
-    allow_input_downcast: bool | None = None,
-    on_unused_input: str | None = None,
-    mode: str | None = None,
-    name: str | None = None,
-) -> Function:
-    """Compile `outputs` (a Variable or a list) of `inputs` into a callable (Theano's API)."""
-    return Function(
-        inputs, outputs, updates, givens, allow_input_downcast, on_unused_input, mode, name
-    )
+# Theano's entry point: function(inputs, outputs, updates=, givens=, ...) compiles a Function.
+function = Function
