@@ -16,6 +16,15 @@ class _Config:
     def __init__(self) -> None:
         self._floatX = os.environ.get("EQSAT_FLOATX", "float64")
         self._mode = os.environ.get("EQSAT_MODE", "py")
+        # The optimizer: "eqsat" (equality saturation) or None; its bounds and fast_math.
+        self.optimizer: str | None = os.environ.get("EQSAT_OPTIMIZER", "eqsat") or None
+        self.fast_math = False
+        self.opt_iterations = 30
+        self.opt_nodes = 20_000
+        self.opt_seconds = 2.0
+        # Inserting a graph costs time quadratic in its size with egglog 13.2 (~1 s at 1,500
+        # nodes), so larger graphs are left as they are; egglog 14 is several times faster.
+        self.opt_max_graph = 1500
         self.compiledir = os.environ.get(
             "EQSAT_COMPILEDIR",
             os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "eqsat"),

@@ -25,6 +25,7 @@ from eqsat.graph import (
     toposort,
 )
 from eqsat.ops import as_variable
+from eqsat.optimizer import optimize
 from eqsat.runtime.convert import coerce_variable, convert_value
 from eqsat.runtime.interp import PyThunk
 from eqsat.runtime.shared import SharedVariable
@@ -159,6 +160,8 @@ class Function:
         on_unused_input: str | None = None,
         mode: str | None = None,
         name: str | None = None,
+        optimizer: str | None = "default",
+        fast_math: bool | None = None,
     ) -> None:
         if isinstance(inputs, Variable | In):
             raise TypeError("function inputs must be a list (e.g. function([x], y))")
@@ -174,14 +177,19 @@ class Function:
         given = _check_givens(givens)
         if given:
             targets = clone_replace(targets, given)
-        n_out = len(outs)
-        outs = targets[:n_out]
-        upd = [(k, v) for (k, _), v in zip(upd, targets[n_out:], strict=True)]
         explicit = [i.variable for i in self.ins]
         shared = self._check_roots(targets, explicit)
         self._check_unused(targets, on_unused_input or "raise")
         self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
-        self._build(FunctionGraph(explicit, shared, outs, upd))
+        self.optimization = None
+        optimizer = config.optimizer if optimizer == "default" else optimizer
+        if optimizer == "eqsat":
+            targets, self.optimization = optimize(targets, fast_math=fast_math)
+        elif optimizer is not None:
+            raise ValueError(f"unknown optimizer {optimizer!r}; expected 'eqsat' or None")
+        n_out = len(outs)
+        upd = [(k, v) for (k, _), v in zip(upd, targets[n_out:], strict=True)]
+        self._build(FunctionGraph(explicit, shared, targets[:n_out], upd))
 
     def _build(self, fgraph: FunctionGraph) -> None:
         self.maker = _Maker(fgraph, self.mode)

@@ -1,0 +1,140 @@
+"""The cost model and a DAG-aware extractor over a frozen e-graph.
+
+The cost of a node estimates the time to compute it: flops (a per-op table times the element
+count) plus memory traffic for values that must be materialized; an elementwise op will fuse
+into its consumer, so it pays no traffic. Shared work counts once: the cost of a choice is the
+sum over the *set* of classes it needs (greedy DAG extraction), not over a tree, which would
+count the forward pass once per gradient use and pick wrong.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from eqsat.graph import Type, Variable, toposort
+from eqsat.ops import OPS
+from eqsat.terms import ENode, FrozenGraph, op_of
+
+NOMINAL_DIM = 1000  # a dimension unknown at compile time is priced as this long
+MEMORY = 2.0  # cost of writing and reading back one materialized element
+VIEW = 0.1  # reshapes, transposes, shapes: no data moves
+
+# Flops per output element. Stable forms must win on cost alone, so a fused primitive is priced
+# below the composition it replaces: log1p < log(1 + .), softplus < log(1 + exp .),
+# sigmoid < 1 / (1 + exp(-.)), -softplus(-.) < log(sigmoid .).
+FLOPS: dict[str, float] = {
+    **dict.fromkeys(
+        ["add", "sub", "mul", "neg", "abs", "maximum", "minimum", "lt", "gt", "le", "ge", "eq",
+         "neq", "and_", "or_", "xor", "invert", "switch", "cast", "sqr", "sgn", "floor", "ceil",
+         "round"],
+        1.0,
+    ),
+    **dict.fromkeys(["true_div", "int_div", "mod", "sqrt"], 4.0),
+    **dict.fromkeys(["exp", "log", "log1p", "expm1", "log2", "log10"], 10.0),
+    **dict.fromkeys(["sin", "cos", "tan", "tanh", "sigmoid"], 12.0),
+    "softplus": 15.0,
+    "erf": 15.0,
+    "pow": 20.0,
+    **dict.fromkeys(["sum", "prod", "max", "min", "argmax", "argmin"], 1.0),  # per input element
+    "dot": 2.0,  # per multiply-add
+    **dict.fromkeys(["softmax", "log_softmax"], 25.0),
+    **dict.fromkeys(["alloc", "arange", "concatenate", "inc_subtensor",
+                     "advanced_inc_subtensor", "advanced_subtensor"], 1.0),
+    **dict.fromkeys(["shape", "shape_i", "dimshuffle", "reshape", "make_vector", "subtensor"], 0.0),
+}  # fmt: skip
+
+
+def type_numel(t: Type) -> float:
+    """Element count of a type, unknown dimensions priced at NOMINAL_DIM."""
+    return float(math.prod(NOMINAL_DIM if s is None else s for s in t.shape))
+
+
+class CostModel:
+    """Per-node costs for one frozen e-graph (element counts from types, or children)."""
+
+    def __init__(self, fg: FrozenGraph, hints: dict[Any, float] | None = None) -> None:
+        self.fg = fg
+        numel: dict[Any, float] = dict(hints or {})
+        for cls in fg.classes:
+            if cls not in numel and cls in fg.types:
+                numel[cls] = type_numel(fg.types[cls])
+        # Classes made by rules may lack a type: take their largest child's size (the
+        # elementwise case), a few passes deep, else the nominal size.
+        for _ in range(8):
+            todo = [c for c in fg.classes if c not in numel]
+            for cls in todo:
+                sizes = [numel[c] for n in fg.classes[cls] for c in n.children if c in numel]
+                if sizes:
+                    numel[cls] = max(sizes)
+            if not todo:
+                break
+        self.numel = numel
+
+    def size(self, cls: Any) -> float:
+        """Element count of a class."""
+        return self.numel.get(cls, float(NOMINAL_DIM))
+
+    def node_cost(self, cls: Any, node: ENode) -> float:
+        if node.ctor in ("Leaf", "LitN"):
+            return 0.0
+        op, _ = op_of(node)
+        return op_cost(op, self.size(cls), [self.size(c) for c in node.children])
+
+
+def op_cost(op: str, out: float, inputs: list[float]) -> float:
+    """Estimated time of one op from its output's and inputs' element counts."""
+    kind = OPS[op].kind
+    if kind == "elemwise":
+        return FLOPS[op] * out
+    if kind == "reduce":
+        return FLOPS[op] * inputs[0] + MEMORY * out
+    if op == "dot":
+        return FLOPS[op] * math.sqrt(inputs[0] * inputs[1] * out) + MEMORY * out
+    if FLOPS[op] == 0.0:
+        return VIEW
+    return FLOPS[op] * out + MEMORY * out
+
+
+def graph_cost(outputs: list[Variable], hints: dict[int, float] | None = None) -> float:
+    """Cost of computing `outputs` as they stand, each node once (the optimizer's baseline).
+    `hints` maps id(leaf) to a known element count."""
+    hints = hints or {}
+
+    def size(v: Variable) -> float:
+        return hints.get(id(v), type_numel(v.type))
+
+    return sum(op_cost(n.op, size(n.out), [size(i) for i in n.inputs]) for n in toposort(outputs))
+
+
+def extract(fg: FrozenGraph, model: CostModel, max_passes: int = 50) -> tuple[dict, float]:
+    """Greedy DAG extraction: for each class the node whose needed set of classes (itself and
+    everything below it) costs least, shared classes counted once. Returns the choice and the
+    total cost of the roots."""
+    best: dict[Any, tuple[float, ENode, dict]] = {}
+    costs = {cls: [model.node_cost(cls, n) for n in nodes] for cls, nodes in fg.classes.items()}
+    for _ in range(max_passes):
+        changed = False
+        for cls, nodes in fg.classes.items():
+            for node, own in zip(nodes, costs[cls], strict=True):
+                if any(c not in best for c in node.children):
+                    continue
+                needed: dict[Any, float] = {}
+                for c in node.children:
+                    needed.update(best[c][2])
+                if cls in needed:  # the node would depend on its own class
+                    continue
+                needed[cls] = own
+                total = sum(needed.values())
+                if cls not in best or total < best[cls][0] - 1e-9:
+                    best[cls] = (total, node, needed)
+                    changed = True
+        if not changed:
+            break
+    missing = [r for r in fg.roots if r not in best]
+    if missing:
+        raise RuntimeError(f"extraction found no acyclic term for {len(missing)} root class(es)")
+    needed = {}
+    for r in fg.roots:
+        needed.update(best[r][2])
+    return {cls: best[cls][1] for cls in best}, sum(needed.values())

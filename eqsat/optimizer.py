@@ -1,0 +1,188 @@
+"""The optimizer: graph -> e-graph, bounded saturation in phases, extraction -> graph.
+
+Phases: "simplify" (shrinking and canonicalizing rules) runs until saturated; then rounds of
+"expand" (commutativity, associativity, distribution) under egglog's back-off scheduler, each
+followed by another simplify. Every step is one egglog iteration, so the bounds are checked
+between iterations: an iteration limit, an e-node limit and a wall-clock limit. Whatever
+happens, the user gets a correct function: any failure (egglog panics included) falls back to
+the unoptimized graph with a warning, and the record says why.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eqsat.config import config
+from eqsat.extract import CostModel, extract, graph_cost
+from eqsat.graph import Variable, toposort
+from eqsat.rules import program
+from eqsat.runtime.shared import SharedVariable
+from eqsat.terms import TermGraph, build, freeze, to_egraph
+
+
+@dataclass
+class Limits:
+    """Bounds on saturation; each stops it between two iterations."""
+
+    iterations: int = 30
+    nodes: int = 20_000
+    seconds: float = 2.0
+    expand_rounds: int = 2
+    match_limit: int = 100  # back-off scheduler: per rule and iteration, in the expand phase
+
+    @classmethod
+    def from_config(cls) -> Limits:
+        return cls(config.opt_iterations, config.opt_nodes, config.opt_seconds)
+
+
+@dataclass
+class Step:
+    phase: str
+    enodes: int
+    seconds: float
+    matches: int
+
+
+@dataclass
+class OptimizationRecord:
+    """What the optimizer did to one function: a plain data object for reports."""
+
+    steps: list[Step] = field(default_factory=list)
+    rules_fired: dict[str, int] = field(default_factory=dict)
+    stopped_by: str = "saturated"
+    cost_before: float = 0.0
+    cost_after: float = 0.0
+    ops_before: int = 0
+    ops_after: int = 0
+    eclasses: int = 0
+    enodes: int = 0
+    times: dict[str, float] = field(default_factory=dict)
+    fallback: str | None = None  # why the unoptimized graph was kept, if it was
+
+
+def _leaf_sizes(leaves: list[Variable]) -> dict[int, float]:
+    """Element counts of shared variables' current values, by leaf number: a hint for the
+    cost model only, never baked into the code."""
+    return {
+        k: float(v.get_value(borrow=True).size)
+        for k, v in enumerate(leaves)
+        if isinstance(v, SharedVariable)
+    }
+
+
+def _class_hints(fg: Any, sizes: dict[int, float]) -> dict[Any, float]:
+    return {
+        cls: sizes[node.args[0]]
+        for cls, nodes in fg.classes.items()
+        for node in nodes
+        if node.ctor == "Leaf" and node.args[0] in sizes
+    }
+
+
+class _Saturator:
+    def __init__(self, tg: TermGraph, limits: Limits, record: OptimizationRecord) -> None:
+        self.tg, self.limits, self.record = tg, limits, record
+        self.start = time.perf_counter()
+        self.iterations = 0
+
+    def step(self, phase: str, schedule: str) -> bool:
+        """One iteration; False when it changed nothing or a bound says stop."""
+        t = time.perf_counter()
+        (out,) = self.tg.run(f"(run-schedule {schedule})")
+        report = out.report
+        for name, n in report.num_matches_per_rule.items():
+            self.record.rules_fired[name] = self.record.rules_fired.get(name, 0) + n
+        self.iterations += 1
+        size = self.tg.size()
+        self.record.steps.append(
+            Step(phase, size, time.perf_counter() - t, sum(report.num_matches_per_rule.values()))
+        )
+        if size > self.limits.nodes:
+            self.record.stopped_by = f"e-node limit ({size} > {self.limits.nodes})"
+        elif self.iterations >= self.limits.iterations:
+            self.record.stopped_by = f"iteration limit ({self.limits.iterations})"
+        elif time.perf_counter() - self.start > self.limits.seconds:
+            self.record.stopped_by = f"time limit ({self.limits.seconds} s)"
+        else:
+            return bool(report.updated)
+        return False
+
+    @property
+    def bounded(self) -> bool:
+        return self.record.stopped_by != "saturated"
+
+    def simplify(self) -> None:
+        # A few iterations a step: simplify rules shrink the graph, so the node bound is
+        # overshot by little, and each egglog call costs ~2 ms.
+        step = "(repeat 4 (seq (saturate (run types)) (run simplify)))"
+        while self.step("simplify", step):
+            pass
+
+    def run(self) -> None:
+        self.simplify()
+        expand = (
+            f"(let-scheduler bo (back-off :match-limit {self.limits.match_limit})) "
+            "(saturate (run types)) (run-with bo expand)"
+        )
+        for _ in range(self.limits.expand_rounds):
+            if self.bounded or not self.step("expand", expand):
+                break
+            self.simplify()
+
+
+def optimize(
+    outputs: Sequence[Variable], limits: Limits | None = None, fast_math: bool | None = None
+) -> tuple[list[Variable], OptimizationRecord]:
+    """Equivalent outputs of least estimated cost, and the record of how they were found."""
+    record = OptimizationRecord(ops_before=len(toposort(outputs)))
+    if record.ops_before > config.opt_max_graph:
+        record.stopped_by = (
+            f"graph too large to insert ({record.ops_before} > {config.opt_max_graph} ops)"
+        )
+        record.ops_after = record.ops_before
+        return list(outputs), record
+    try:
+        new = _optimize(list(outputs), limits or Limits.from_config(), fast_math, record)
+    except (Exception, BaseException) as e:  # egglog panics are BaseExceptions
+        if isinstance(e, KeyboardInterrupt | SystemExit):
+            raise
+        record.fallback = f"{type(e).__name__}: {e}"
+        warnings.warn(f"eqsat optimizer failed, using the unoptimized graph: {record.fallback}",
+                      stacklevel=3)  # fmt: skip
+        return list(outputs), record
+    record.ops_after = len(toposort(new))
+    return new, record
+
+
+def _fits(new: Variable, old: Variable) -> bool:
+    """new may stand for old: same dtype and rank, and every size old knows, new has too."""
+    if (new.dtype, new.ndim) != (old.dtype, old.ndim):
+        return False
+    return all(o is None or n == o for o, n in zip(old.type.shape, new.type.shape, strict=True))
+
+
+def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
+    fast = config.fast_math if fast_math is None else fast_math
+    t0 = time.perf_counter()
+    with to_egraph(outputs, program(fast)) as tg:
+        sizes = _leaf_sizes(tg.leaves)
+        record.cost_before = graph_cost(outputs, {id(tg.leaves[k]): n for k, n in sizes.items()})
+        t1 = time.perf_counter()
+        _Saturator(tg, limits, record).run()
+        t2 = time.perf_counter()
+        fg = freeze(tg)
+    record.eclasses, record.enodes = len(fg.classes), fg.n_nodes
+    choice, record.cost_after = extract(fg, CostModel(fg, _class_hints(fg, sizes)))
+    new = build(fg, choice, tg.leaves)
+    record.times = {"insert": t1 - t0, "saturate": t2 - t1, "extract": time.perf_counter() - t2}
+    for old, out in zip(outputs, new, strict=True):
+        if not _fits(out, old):
+            raise TypeError(f"extracted output has type {out.type!r}, expected {old.type!r}")
+    if record.cost_after > record.cost_before:  # never worse than what came in
+        record.cost_after = record.cost_before
+        return outputs
+    return new

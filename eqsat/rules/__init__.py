@@ -1,0 +1,80 @@
+"""Rewrite rules, grouped in themed modules; each rule is one row of data.
+
+A rule's sides are egglog patterns over the constructors of `eqsat.terms` (`(Log1p x)`,
+`(LitN 1.0 d n)` a literal 1 of dtype d and rank n). `when` adds egglog facts, most often that
+a side keeps the matched value's dtype and rank (`same_type`), where `e__` is the matched term.
+Every rule has a row in `rules_catalog.md` and a test that its two sides agree.
+
+Soundness, as DESIGN.md defines it:
+- "ieee": exact over the reals and the same on inf, nan and -0.0;
+- "exact": exact over the reals (may differ on special values or by rounding);
+- "stable": exact over the reals and more accurate (the rewrite's reason to exist);
+- "fast_math": wrong for inf/nan; only with fast_math=True.
+Phases: "simplify" rules shrink or canonicalize and run to saturation; "expand" rules
+(commutativity, associativity, distribution) grow the e-graph and run under a back-off scheduler
+for a few bounded rounds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SOUNDNESS = ("ieee", "exact", "stable", "fast_math")
+PHASES = ("simplify", "expand", "fast_math")
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    lhs: str
+    rhs: str
+    doc: str  # the algebra in one line
+    when: tuple[str, ...] = ()
+    soundness: str = "exact"
+    phase: str = "simplify"
+    ruleset: str = ""  # set by the module that lists it
+
+    @property
+    def qualname(self) -> str:
+        return f"{self.ruleset}/{self.name}"
+
+    def egglog(self) -> str:
+        facts = " ".join([f"(= e__ {self.lhs})", *self.when])
+        return (f"(rule ({facts}) ((union e__ {self.rhs})) "
+                f':ruleset {self.phase} :name "{self.qualname}")')  # fmt: skip
+
+
+def same_type(*names: str) -> tuple[str, ...]:
+    """Facts: each named pattern variable has the matched term's dtype and rank (which, for
+    rewrites that only drop all-ones literals or fuse ops, means the same type)."""
+    facts: list[str] = []
+    for n in names:
+        facts += [f"(= (DT e__) (DT {n}))", f"(= (Rank e__) (Rank {n}))"]
+    return tuple(facts)
+
+
+def ruleset(name: str, rules: list[Rule]) -> list[Rule]:
+    """The rules of one themed module, tagged with its name and checked for sanity."""
+    out = []
+    for r in rules:
+        assert r.soundness in SOUNDNESS and r.phase in PHASES, r
+        out.append(Rule(**{**r.__dict__, "ruleset": name}))
+    names = [r.name for r in out]
+    assert len(set(names)) == len(names), f"duplicate rule names in {name}"
+    return out
+
+
+def all_rules() -> list[Rule]:
+    """Every rule of every themed module."""
+    from eqsat.rules import arith, explog, stability
+
+    return [*arith.RULES, *explog.RULES, *stability.RULES]
+
+
+def program(fast_math: bool = False) -> str:
+    """egglog text declaring the type analysis, the phase rulesets and every rule."""
+    from eqsat.rules import types
+
+    lines = [types.PROGRAM, *(f"(ruleset {p})" for p in PHASES)]
+    lines += [r.egglog() for r in all_rules() if fast_math or r.phase != "fast_math"]
+    return "\n".join(lines)
