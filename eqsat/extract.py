@@ -20,9 +20,9 @@ NOMINAL_DIM = 1000  # a dimension unknown at compile time is priced as this long
 MEMORY = 2.0  # cost of writing and reading back one materialized element
 VIEW = 0.1  # reshapes, transposes, shapes: no data moves
 
-# Flops per output element. Stable forms must win on cost alone, so a fused primitive is priced
-# below the composition it replaces: log1p < log(1 + .), softplus < log(1 + exp .),
-# sigmoid < 1 / (1 + exp(-.)), -softplus(-.) < log(sigmoid .).
+# Flops per output element. Stable forms must win on cost alone, even where the unstable form's
+# inner value is computed anyway (shared with a gradient), so a fused primitive is priced below
+# the last op of the form it replaces: log1p < log, -softplus(-.) (1 + 7 + 1) < log(sigmoid .).
 FLOPS: dict[str, float] = {
     **dict.fromkeys(
         ["add", "sub", "mul", "neg", "abs", "maximum", "minimum", "lt", "gt", "le", "ge", "eq",
@@ -31,9 +31,11 @@ FLOPS: dict[str, float] = {
         1.0,
     ),
     **dict.fromkeys(["true_div", "int_div", "mod", "sqrt"], 4.0),
-    **dict.fromkeys(["exp", "log", "log1p", "expm1", "log2", "log10"], 10.0),
-    **dict.fromkeys(["sin", "cos", "tan", "tanh", "sigmoid"], 12.0),
-    "softplus": 15.0,
+    **dict.fromkeys(["exp", "log", "log2", "log10"], 10.0),
+    **dict.fromkeys(["log1p", "expm1"], 9.0),
+    **dict.fromkeys(["sin", "cos", "tan", "tanh"], 12.0),
+    "sigmoid": 9.0,
+    "softplus": 7.0,
     "erf": 15.0,
     "pow": 20.0,
     **dict.fromkeys(["sum", "prod", "max", "min", "argmax", "argmin"], 1.0),  # per input element
@@ -107,12 +109,10 @@ def graph_cost(outputs: list[Variable], hints: dict[int, float] | None = None) -
     return sum(op_cost(n.op, size(n.out), [size(i) for i in n.inputs]) for n in toposort(outputs))
 
 
-def extract(fg: FrozenGraph, model: CostModel, max_passes: int = 50) -> tuple[dict, float]:
+def _greedy(fg: FrozenGraph, costs: dict, max_passes: int = 50) -> dict[Any, ENode]:
     """Greedy DAG extraction: for each class the node whose needed set of classes (itself and
-    everything below it) costs least, shared classes counted once. Returns the choice and the
-    total cost of the roots."""
+    everything below it) costs least, shared classes counted once."""
     best: dict[Any, tuple[float, ENode, dict]] = {}
-    costs = {cls: [model.node_cost(cls, n) for n in nodes] for cls, nodes in fg.classes.items()}
     for _ in range(max_passes):
         changed = False
         for cls, nodes in fg.classes.items():
@@ -131,10 +131,62 @@ def extract(fg: FrozenGraph, model: CostModel, max_passes: int = 50) -> tuple[di
                     changed = True
         if not changed:
             break
-    missing = [r for r in fg.roots if r not in best]
-    if missing:
-        raise RuntimeError(f"extraction found no acyclic term for {len(missing)} root class(es)")
-    needed = {}
-    for r in fg.roots:
-        needed.update(best[r][2])
-    return {cls: best[cls][1] for cls in best}, sum(needed.values())
+    return {cls: b[1] for cls, b in best.items()}
+
+
+def dag_cost(fg: FrozenGraph, choice: dict, cost_of: Any) -> float:
+    """Total cost of the classes the roots need under `choice`, each once; inf for a cycle or
+    a class without a choice."""
+    state: dict[Any, int] = {}  # 1: on the path, 2: done
+    total = 0.0
+    for root in fg.roots:
+        stack = [(root, False)]
+        while stack:
+            cls, leaving = stack.pop()
+            if leaving:
+                state[cls] = 2
+                continue
+            if state.get(cls) == 2:
+                continue
+            if state.get(cls) == 1 or cls not in choice:
+                return math.inf
+            state[cls] = 1
+            node = choice[cls]
+            total += cost_of(cls, node)
+            stack.append((cls, True))
+            stack.extend((c, False) for c in node.children if state.get(c) != 2)
+    return total
+
+
+def extract(fg: FrozenGraph, model: CostModel, work: int = 200_000) -> tuple[dict, float]:
+    """The cheapest choice found: greedy DAG extraction and the graph as it came in compete,
+    then the winner is improved one class at a time while the work budget lasts, so the
+    result never costs more than the input graph. Returns the choice and its cost."""
+    costs = {cls: [model.node_cost(cls, n) for n in nodes] for cls, nodes in fg.classes.items()}
+    own = {(cls, n): c for cls, nodes in fg.classes.items()
+           for n, c in zip(nodes, costs[cls], strict=True)}  # fmt: skip
+
+    def cost_of(cls: Any, node: ENode) -> float:
+        return own[(cls, node)]
+
+    greedy = _greedy(fg, costs)
+    candidates = [greedy, {**greedy, **fg.original}]
+    scored = [(dag_cost(fg, c, cost_of), n, c) for n, c in enumerate(candidates)]
+    best_cost, _, best = min(scored, key=lambda t: t[:2])
+    if math.isinf(best_cost):
+        raise RuntimeError("extraction found no acyclic choice for the outputs")
+    n_classes = max(len(fg.classes), 1)
+    for cls, nodes in fg.classes.items():
+        if len(nodes) < 2:
+            continue
+        for node in nodes:
+            if work <= 0:
+                return best, best_cost
+            work -= n_classes
+            if node is best.get(cls):
+                continue
+            trial = {**best, cls: node}
+            c = dag_cost(fg, trial, cost_of)
+            if c < best_cost - 1e-9:
+                best, best_cost = trial, c
+    return best, best_cost

@@ -95,7 +95,8 @@ class _Saturator:
         (out,) = self.tg.run(f"(run-schedule {schedule})")
         report = out.report
         for name, n in report.num_matches_per_rule.items():
-            self.record.rules_fired[name] = self.record.rules_fired.get(name, 0) + n
+            if n and "/" in name and not name.startswith("("):  # named rewrites, not analyses
+                self.record.rules_fired[name] = self.record.rules_fired.get(name, 0) + n
         self.iterations += 1
         size = self.tg.size()
         self.record.steps.append(

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -99,7 +99,7 @@ class TermGraph:
     egraph: Any
     leaves: list[Variable]
     roots: list[int]  # N index of each output
-    types: list[Type]  # type of each inserted node, by N index
+    inserted: Inserted
     shared_base: bool = False
 
     def run(self, program: str) -> list:
@@ -137,19 +137,29 @@ def _base(rules_text: str) -> Any:
     return _BASES[rules_text]
 
 
-def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int], set, list]:
+@dataclass
+class Inserted:
+    """What went into the e-graph, by N index: each node's type and its e-node as
+    (constructor, primitive args, child N indices)."""
+
+    types: list[Type] = field(default_factory=list)
+    enodes: list[tuple[str, tuple, tuple[int, ...]]] = field(default_factory=list)
+
+
+def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int], set, Inserted]:
     """The egglog text inserting `outputs` (each shared node once), the leaves in order, the N
-    index of each output, the variadic (op, arity) pairs used, and each node's type."""
+    index of each output, the variadic (op, arity) pairs used, and what was inserted."""
     index: dict[int, int] = {}
-    types: list[Type] = []
+    inserted = Inserted()
     leaves: list[Variable] = []
     lines: list[str] = []
     arities: set[tuple[str, int]] = set()
 
-    def add(var: Variable, term: str) -> None:
+    def add(var: Variable, term: str, enode: tuple) -> None:
         k = len(index)
         index[id(var)] = k
-        types.append(var.type)
+        inserted.types.append(var.type)
+        inserted.enodes.append(enode)
         lines.append(f"(set (N {k}) {term})")
         lines.append(f'(set (DT (N {k})) "{var.dtype}")')
         lines.append(f"(set (Rank (N {k})) {var.ndim})")
@@ -157,36 +167,42 @@ def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int]
     def leaf(var: Variable) -> None:
         lit = _literal(var) if isinstance(var, Constant) else None
         if lit is not None:
-            add(var, f'(LitN {_f64(lit[0])} "{lit[1]}" {lit[2]})')
+            add(var, f'(LitN {_f64(lit[0])} "{lit[1]}" {lit[2]})', ("LitN", lit, ()))
         else:
-            add(var, f"(Leaf {len(leaves)})")
+            add(var, f"(Leaf {len(leaves)})", ("Leaf", (len(leaves),), ()))
             leaves.append(var)
 
     for node in toposort(outputs):
         for i in node.inputs:
             if id(i) not in index:
                 leaf(i)
-        add(node.out, _node_term(node, [index[id(i)] for i in node.inputs], arities))
+        children = [index[id(i)] for i in node.inputs]
+        add(node.out, *_node_term(node, children, arities))
     for out in outputs:
         if id(out) not in index:
             leaf(out)
-    return "\n".join(lines), leaves, [index[id(o)] for o in outputs], arities, types
+    return "\n".join(lines), leaves, [index[id(o)] for o in outputs], arities, inserted
 
 
-def _node_term(node: Apply, children: list[int], arities: set) -> str:
+def _node_term(node: Apply, children: list[int], arities: set) -> tuple[str, tuple]:
     name = ctor(node.op)
     if OPS[node.op].arity is None:
         arities.add((node.op, len(children)))
         name = f"{name}_{len(children)}"
-    params = f' "{node.params!r}"' if _has_params(node.op) else ""
-    return f"({name}{params}{''.join(f' (N {c})' for c in children)})"
+    args = (repr(node.params),) if _has_params(node.op) else ()
+    params = f' "{args[0]}"' if args else ""
+    return f"({name}{params}{''.join(f' (N {c})' for c in children)})", (
+        name,
+        args,
+        tuple(children),
+    )
 
 
 def to_egraph(outputs: Sequence[Variable], rules_text: str = "") -> TermGraph:
     """An e-graph holding `outputs`, with `rules_text` (rulesets) declared."""
-    program, leaves, roots, arities, types = insertion_program(outputs)
+    program, leaves, roots, arities, inserted = insertion_program(outputs)
     if arities <= _CACHED:
-        tg = TermGraph(_base(rules_text), leaves, roots, types, shared_base=True)
+        tg = TermGraph(_base(rules_text), leaves, roots, inserted, shared_base=True)
         tg.run("(push)")
         try:
             tg.run(program)
@@ -194,7 +210,7 @@ def to_egraph(outputs: Sequence[Variable], rules_text: str = "") -> TermGraph:
             _BASES.clear()
             raise
         return tg
-    tg = TermGraph(bindings.EGraph(), leaves, roots, types)
+    tg = TermGraph(bindings.EGraph(), leaves, roots, inserted)
     tg.run(_declarations(arities | _CACHED) + "\n" + rules_text + "\n" + program)
     return tg
 
@@ -216,6 +232,7 @@ class FrozenGraph:
     classes: dict[Any, list[ENode]]
     types: dict[Any, Type]  # for classes holding an inserted node
     roots: list[Any]
+    original: dict[Any, ENode]  # the inserted e-node of each class that has one
 
     @property
     def n_nodes(self) -> int:
@@ -241,7 +258,7 @@ def freeze(tg: TermGraph) -> FrozenGraph:
             if name == "N":
                 k = egraph.value_to_i64(row.inputs[0])
                 roots_by_n[k] = row.output
-                types[row.output] = tg.types[k]
+                types[row.output] = tg.inserted.types[k]
             elif name not in ANALYSES:
                 args, children = [], []
                 for sort, value in zip(fn.input_sorts, row.inputs, strict=True):
@@ -250,7 +267,12 @@ def freeze(tg: TermGraph) -> FrozenGraph:
                     else:
                         args.append(read[sort](value))
                 classes.setdefault(row.output, []).append(ENode(name, tuple(args), tuple(children)))
-    return FrozenGraph(classes, types, [roots_by_n[k] for k in tg.roots])
+    original = {}
+    for k, (name, args, kids) in enumerate(tg.inserted.enodes):
+        node = ENode(name, args, tuple(roots_by_n[c] for c in kids))
+        if node in classes.get(roots_by_n[k], ()):
+            original[roots_by_n[k]] = node
+    return FrozenGraph(classes, types, [roots_by_n[k] for k in tg.roots], original)
 
 
 def op_of(node: ENode) -> tuple[str, dict]:

@@ -1,0 +1,228 @@
+"""Rule sides (egglog patterns) instantiated as eqsat graphs, for checking that they agree.
+
+`parse` reads an egglog pattern into nested lists; `roles` says what each pattern variable
+stands for (a term, a literal's value, dtype or rank, an op's params string); `instantiate`
+builds the graph of one side with the pattern variables bound. Constructors become ops through
+`eqsat.terms.CTOR_TO_OP` and `eqsat.ops.apply`; `(LitN v d n)` becomes a constant of value v,
+dtype d and rank n; egglog primitive arithmetic (`(/ 1.0 v)`, `(max n m)`) is evaluated here.
+
+In "sympy" mode each literal is a fresh constant whose exact (rational) value is recorded in
+`Sides.exact`, and primitive arithmetic is done on sympy rationals, so `(/ 1.0 v)` stands for
+the real number 1/v rather than its float64 rounding.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sympy
+
+from eqsat.graph import Constant, Variable
+from eqsat.ops import apply, constant
+from eqsat.rules import Rule
+from eqsat.terms import _PARAM_OPS, CTOR_TO_OP
+
+TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|([^\s()"]+))')
+
+
+class Quoted(str):
+    """A string literal of a pattern ("float32")."""
+
+
+def parse(text: str) -> Any:
+    """One s-expression: lists for applications, float/int for numbers, Quoted for strings,
+    str for symbols."""
+    stack: list[list] = [[]]
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = TOKEN.match(text, pos)
+        if m is None:
+            raise ValueError(f"cannot tokenize {text[pos:]!r}")
+        pos = m.end()
+        if m.group(1):
+            stack.append([])
+        elif m.group(2):
+            done = stack.pop()
+            stack[-1].append(done)
+        elif m.group(3) is not None:
+            stack[-1].append(Quoted(m.group(3)))
+        else:
+            stack[-1].append(_atom(m.group(4)))
+        if not text[pos:].strip():
+            break
+    (out,) = stack[0]
+    return out
+
+
+def _atom(tok: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(tok)
+        except ValueError:
+            pass
+    return tok
+
+
+PRIMITIVES = {
+    "+": lambda a, b: a + b,
+    "-": lambda a, b: a - b,
+    "*": lambda a, b: a * b,
+    "/": lambda a, b: a / b,
+    "max": max,
+    "min": min,
+}
+LIT_ROLES = ("value", "dtype", "rank")
+
+
+def _op_name(head: str) -> str | None:
+    """The eqsat op of a constructor (`Alloc_3` is variadic alloc), or None."""
+    name = head.split("_")[0] if "_" in head else head
+    return CTOR_TO_OP.get(name)
+
+
+def roles(rule: Rule) -> dict[str, str]:
+    """Pattern variable -> "term" | "value" | "dtype" | "rank" | "params", in order of first
+    appearance (left side first)."""
+    out: dict[str, str] = {}
+
+    def walk(e: Any, role: str) -> None:
+        if isinstance(e, list):
+            head, args = e[0], e[1:]
+            if head == "LitN":
+                for a, r in zip(args, LIT_ROLES, strict=True):
+                    walk(a, r)
+            elif head in PRIMITIVES:
+                for a in args:
+                    walk(a, "value")
+            else:
+                op = _op_name(head)
+                if op is None:
+                    raise ValueError(f"unknown constructor {head!r}")
+                if op in _PARAM_OPS:
+                    walk(args[0], "params")
+                    args = args[1:]
+                for a in args:
+                    walk(a, "term")
+        elif type(e) is str and e not in out:
+            out[e] = role
+
+    walk(parse(rule.lhs), "term")
+    walk(parse(rule.rhs), "term")
+    return out
+
+
+def nonneg_vars(rule: Rule) -> set[str]:
+    """Pattern variables the rule requires to be >= 0 (`(NonNeg x)` facts)."""
+    return set(re.findall(r"\(NonNeg (\w+)\)", " ".join(rule.when)))
+
+
+def nonzero_vars(rule: Rule) -> set[str]:
+    """Pattern variables the rule requires to be != 0 (`(!= v 0.0)` facts)."""
+    return set(re.findall(r"\(!= (\w+) 0(?:\.0)?\)", " ".join(rule.when)))
+
+
+# Params strings for constructors that carry them, valid for a vector operand.
+PARAMS = {"Softmax": "(('axis', 0),)", "LogSoftmax": "(('axis', 0),)"}
+LITERAL_VALUES = (0.7, -2.3, 3.0, 1.5)  # values bound to literal-value variables, in order
+
+
+@dataclass
+class Sides:
+    lhs: Variable
+    rhs: Variable
+    inputs: dict[str, Variable]  # term pattern variables
+    bindings: dict[str, Any]
+    exact: dict[Variable, Any] = field(default_factory=dict)  # sympy mode: constant -> value
+
+
+def bindings_for(rule: Rule, dtype: str = "float64", mode: str = "numeric") -> dict[str, Any]:
+    """Values for the non-term pattern variables: dtype vars the input dtype, ranks 0,
+    literal values from LITERAL_VALUES (never 0, so `!=` conditions hold), params from PARAMS."""
+    out: dict[str, Any] = {}
+    values = iter(LITERAL_VALUES)
+    params_ctor = _params_ctors(parse(rule.lhs))
+    lit_dtypes = _literal_dtypes(parse(rule.lhs))
+    for name, role in roles(rule).items():
+        if role == "dtype":
+            out[name] = dtype
+        elif role == "rank":
+            out[name] = 0
+        elif role == "value":
+            # a matched literal holds a value its dtype represents exactly
+            held = lit_dtypes.get(name, dtype)
+            v = float(np.asarray(next(values), dtype=dtype if held is None else held))
+            out[name] = sympy.Rational(v) if mode == "sympy" else v
+        elif role == "params":
+            out[name] = PARAMS[params_ctor[name]]
+    for name in nonzero_vars(rule):
+        assert out[name] != 0, (rule.qualname, name)
+    return out
+
+
+def _literal_dtypes(e: Any) -> dict[str, str | None]:
+    """Value variable -> the dtype of the literal it is matched in (None: a dtype variable)."""
+    out: dict[str, str | None] = {}
+    if isinstance(e, list):
+        if e[0] == "LitN" and type(e[1]) is str:
+            out[e[1]] = str(e[2]) if isinstance(e[2], Quoted) else None
+        for a in e[1:]:
+            out.update(_literal_dtypes(a))
+    return out
+
+
+def _params_ctors(e: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(e, list):
+        op = _op_name(e[0]) if e[0] not in ("LitN", *PRIMITIVES) else None
+        if op in _PARAM_OPS and type(e[1]) is str:
+            out[e[1]] = e[0]
+        for a in e[1:]:
+            out.update(_params_ctors(a))
+    return out
+
+
+def instantiate(
+    rule: Rule,
+    inputs: dict[str, Variable],
+    dtype: str = "float64",
+    mode: str = "numeric",
+) -> Sides:
+    """Both sides of `rule` as graphs over `inputs` (one Variable per term variable)."""
+    env: dict[str, Any] = {**bindings_for(rule, dtype, mode), **inputs}
+    exact: dict[Variable, Any] = {}
+
+    def lit(value: Any, dt: str, ndim: int) -> Constant:
+        if mode != "sympy":
+            return constant(np.full((1,) * int(ndim), float(value), dtype=dt))
+        # rank >= 1, so that apply does not replace it by a padded copy beside a vector
+        data = np.full((1,) * max(int(ndim), 1), float(value), dtype=dt)
+        c = Constant(data, name=f"lit{len(exact)}")  # fresh: one exact value each
+        exact[c] = value  # a rational: the real number the literal stands for
+        return c
+
+    def build(e: Any) -> Any:
+        if isinstance(e, Quoted):
+            return str(e)
+        if isinstance(e, int | float):
+            return sympy.Rational(e) if mode == "sympy" and isinstance(e, float) else e
+        if isinstance(e, str):
+            return env[e]
+        head, args = e[0], [build(a) for a in e[1:]]
+        if head == "LitN":
+            return lit(*args)
+        if head in PRIMITIVES:
+            return PRIMITIVES[head](*args)
+        op = _op_name(head)
+        params: dict[str, Any] = {}
+        if op in _PARAM_OPS:
+            params = dict(ast.literal_eval(args[0]))
+            args = args[1:]
+        return apply(op, args, **params)
+
+    lhs, rhs = build(parse(rule.lhs)), build(parse(rule.rhs))
+    return Sides(lhs, rhs, dict(inputs), env, exact)
