@@ -31,7 +31,7 @@ class Limits:
     iterations: int = 30
     nodes: int = 20_000
     seconds: float = 2.0
-    expand_rounds: int = 2
+    expand_rounds: int = 1
     match_limit: int = 100  # back-off scheduler: per rule and iteration, in the expand phase
 
     @classmethod
@@ -116,21 +116,30 @@ class _Saturator:
     def bounded(self) -> bool:
         return self.record.stopped_by != "saturated"
 
+    def _schedule(self, ruleset: str) -> str:
+        # One iteration per call, under the back-off scheduler: a rule matching more than
+        # match_limit times sits the iteration out, so no single step can explode (factoring
+        # over commuted forms would, in "simplify" too).
+        return (
+            f"(let-scheduler bo (back-off :match-limit {self.limits.match_limit})) "
+            f"(saturate (run types)) (run-with bo {ruleset})"
+        )
+
     def simplify(self) -> None:
-        # A few iterations a step: simplify rules shrink the graph, so the node bound is
-        # overshot by little, and each egglog call costs ~2 ms.
-        step = "(repeat 4 (seq (saturate (run types)) (run simplify)))"
-        while self.step("simplify", step):
-            pass
+        # The back-off scheduler never reports saturation while it holds a rule back, so the
+        # phase also ends when two steps in a row leave the e-graph's size unchanged.
+        still = 0
+        while still < 2 and self.step("simplify", self._schedule("simplify")):
+            grew = (
+                len(self.record.steps) < 2
+                or self.record.steps[-1].enodes != self.record.steps[-2].enodes
+            )
+            still = 0 if grew else still + 1
 
     def run(self) -> None:
         self.simplify()
-        expand = (
-            f"(let-scheduler bo (back-off :match-limit {self.limits.match_limit})) "
-            "(saturate (run types)) (run-with bo expand)"
-        )
         for _ in range(self.limits.expand_rounds):
-            if self.bounded or not self.step("expand", expand):
+            if self.bounded or not self.step("expand", self._schedule("expand")):
                 break
             self.simplify()
 
