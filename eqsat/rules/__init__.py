@@ -53,6 +53,12 @@ def same_type(*names: str) -> tuple[str, ...]:
     return tuple(facts)
 
 
+def same_dtype(*names: str) -> tuple[str, ...]:
+    """Facts: each named pattern variable has the matched term's dtype, for rewrites that build
+    a new + or * from matched children (on bools, + is `or`: a*b + a*c is not a*(b + c))."""
+    return tuple(f"(= (DT e__) (DT {n}))" for n in names)
+
+
 def ruleset(name: str, rules: list[Rule]) -> list[Rule]:
     """The rules of one themed module, tagged with its name and checked for sanity."""
     out = []

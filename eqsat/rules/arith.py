@@ -1,7 +1,7 @@
 """Arithmetic: identities, canonical sub/neg forms, constant folding, squares and powers,
 factoring, and (bounded, in the expand phase) commutativity, associativity and distribution."""
 
-from eqsat.rules import Rule, ruleset, same_type
+from eqsat.rules import Rule, ruleset, same_dtype, same_type
 
 
 def lit(value: str, d: str = "d", n: str = "n") -> str:
@@ -44,16 +44,17 @@ RULES = ruleset("arith", [
       for c, sym in _FOLD for dt in ("float32", "float64")],
     Rule("fold_neg", "(Neg (LitN u d n))", "(LitN (* -1.0 u) d n)", "-(c) = its value", (),
          "ieee"),
-    Rule("factor_left", "(Add (Mul a b) (Mul a c))", "(Mul a (Add b c))", "a*b + a*c = a*(b + c)"),
+    Rule("factor_left", "(Add (Mul a b) (Mul a c))", "(Mul a (Add b c))", "a*b + a*c = a*(b + c)",
+         same_dtype("b", "c")),
     Rule("factor_right", "(Add (Mul b a) (Mul c a))", "(Mul (Add b c) a)",
-         "b*a + c*a = (b + c)*a"),
+         "b*a + c*a = (b + c)*a", same_dtype("b", "c")),
     Rule("sqr_expand", "(Sqr x)", "(Mul x x)", "sqr(x) = x * x", (), "ieee", "expand"),
     Rule("add_comm", "(Add a b)", "(Add b a)", "a + b = b + a", (), "ieee", "expand"),
     Rule("mul_comm", "(Mul a b)", "(Mul b a)", "a * b = b * a", (), "ieee", "expand"),
     Rule("add_assoc", "(Add a (Add b c))", "(Add (Add a b) c)", "a + (b + c) = (a + b) + c",
-         (), "exact", "expand"),
+         same_dtype("a", "b", "c"), "exact", "expand"),
     Rule("mul_assoc", "(Mul a (Mul b c))", "(Mul (Mul a b) c)", "a * (b * c) = (a * b) * c",
-         (), "exact", "expand"),
+         same_dtype("a", "b", "c"), "exact", "expand"),
     Rule("distribute", "(Mul a (Add b c))", "(Add (Mul a b) (Mul a c))", "a*(b + c) = a*b + a*c",
-         (), "exact", "expand"),
+         same_dtype("a", "b", "c"), "exact", "expand"),
 ])  # fmt: skip
