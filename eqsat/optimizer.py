@@ -157,12 +157,12 @@ def optimize(
         return list(outputs), record
     try:
         new = _optimize(list(outputs), limits or Limits.from_config(), fast_math, record)
-    except (Exception, BaseException) as e:  # egglog panics are BaseExceptions
-        if isinstance(e, KeyboardInterrupt | SystemExit):
-            raise
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as e:  # egglog panics are BaseExceptions
         record.fallback = f"{type(e).__name__}: {e}"
-        warnings.warn(f"eqsat optimizer failed, using the unoptimized graph: {record.fallback}",
-                      stacklevel=3)  # fmt: skip
+        message = f"eqsat optimizer failed, using the unoptimized graph: {record.fallback}"
+        warnings.warn(message, stacklevel=3)
         return list(outputs), record
     record.ops_after = len(toposort(new))
     return new, record
