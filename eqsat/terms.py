@@ -87,7 +87,7 @@ def _f64(x: float) -> str:
 def _run(egraph: Any, program: str) -> list:
     """Parse and run egglog program text (egglog 13.2 and 14 differ in the call)."""
     if hasattr(egraph, "parse_and_run_program"):
-        return egraph.parse_and_run_program(None, program)
+        return egraph.parse_and_run_program(program)
     return egraph.run_program(*egraph.parse_program(program))
 
 
