@@ -179,9 +179,9 @@ def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
     fast = config.fast_math if fast_math is None else fast_math
     t0 = time.perf_counter()
     with to_egraph(outputs, program(fast)) as tg:
+        t1 = time.perf_counter()
         sizes = _leaf_sizes(tg.leaves)
         record.cost_before = graph_cost(outputs, {id(tg.leaves[k]): n for k, n in sizes.items()})
-        t1 = time.perf_counter()
         _Saturator(tg, limits, record).run()
         t2 = time.perf_counter()
         fg = freeze(tg)

@@ -221,15 +221,12 @@ def _unwrap(a: np.ndarray) -> Any:
 def _from_rules() -> dict[Any, Callable]:
     from eqsat import tensor as T
 
-    def add(*a):
-        return functools.reduce(lambda x, y: x + y, a)
-
-    def mul(*a):
-        return functools.reduce(lambda x, y: x * y, a)
+    def fold(binary: Callable) -> Callable:  # sympy's n-ary Add, Max, And, ... as binary ops
+        return lambda *args: functools.reduce(binary, args)
 
     return {
-        sympy.Add: add,
-        sympy.Mul: mul,
+        sympy.Add: fold(T.add),
+        sympy.Mul: fold(T.mul),
         sympy.Pow: lambda a, b: a**b,
         sympy.exp: T.exp,
         sympy.log: T.log,
@@ -242,16 +239,16 @@ def _from_rules() -> dict[Any, Callable]:
         sympy.floor: T.floor,
         sympy.ceiling: T.ceil,
         sympy.erf: T.erf,
-        sympy.Max: lambda *a: functools.reduce(T.maximum, a),
-        sympy.Min: lambda *a: functools.reduce(T.minimum, a),
+        sympy.Max: fold(T.maximum),
+        sympy.Min: fold(T.minimum),
         sympy.Lt: T.lt,
         sympy.Gt: T.gt,
         sympy.Le: T.le,
         sympy.Ge: T.ge,
         sympy.Eq: T.eq,
         sympy.Ne: T.neq,
-        sympy.And: lambda *a: functools.reduce(T.and_, a),
-        sympy.Or: lambda *a: functools.reduce(T.or_, a),
+        sympy.And: fold(T.and_),
+        sympy.Or: fold(T.or_),
         sympy.Not: T.invert,
     }
 
