@@ -19,6 +19,7 @@ from eqsat.terms import ENode, FrozenGraph, op_of
 NOMINAL_DIM = 1000  # a dimension unknown at compile time is priced as this long
 MEMORY = 2.0  # cost of writing and reading back one materialized element
 VIEW = 0.1  # reshapes, transposes, shapes: no data moves
+CANCELLATION = 20.0  # per element, on a form that loses digits where a stable twin does not
 
 # Flops per output element. Stable forms must win on cost alone, even where the unstable form's
 # inner value is computed anyway (shared with a gradient), so a fused primitive is priced below
@@ -81,7 +82,19 @@ class CostModel:
         if node.ctor in ("Leaf", "LitN"):
             return 0.0
         op, _ = op_of(node)
-        return op_cost(op, self.size(cls), [self.size(c) for c in node.children])
+        cost = op_cost(op, self.size(cls), [self.size(c) for c in node.children])
+        return cost + CANCELLATION * self.size(cls) * self._cancels(node)
+
+    def _cancels(self, node: ENode) -> bool:
+        """1 - sigmoid(x): cancels for x > ~20, where sigmoid(-x) (in the same class, by a
+        stability rule) is exact. The stable form is dearer in flops once sigmoid(x) is
+        computed anyway (a gradient shares it), so the cancellation carries a price."""
+        if node.ctor != "Sub":
+            return False
+        one, s = (self.fg.classes[c] for c in node.children)
+        return any(n.ctor == "LitN" and n.args[0] == 1.0 for n in one) and any(
+            n.ctor == "Sigmoid" for n in s
+        )
 
 
 def op_cost(op: str, out: float, inputs: list[float]) -> float:

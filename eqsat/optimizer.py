@@ -19,6 +19,7 @@ from typing import Any
 from eqsat.config import config
 from eqsat.extract import CostModel, extract, graph_cost
 from eqsat.graph import Variable, toposort
+from eqsat import shapes
 from eqsat.rules import program
 from eqsat.runtime.shared import SharedVariable
 from eqsat.terms import TermGraph, build, freeze, to_egraph
@@ -178,7 +179,7 @@ def _fits(new: Variable, old: Variable) -> bool:
 def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
     fast = config.fast_math if fast_math is None else fast_math
     t0 = time.perf_counter()
-    with to_egraph(outputs, program(fast)) as tg:
+    with to_egraph(outputs, program(fast), shapes.infer(outputs)) as tg:
         t1 = time.perf_counter()
         sizes = _leaf_sizes(tg.leaves)
         record.cost_before = graph_cost(outputs, {id(tg.leaves[k]): n for k, n in sizes.items()})

@@ -28,6 +28,7 @@ from egglog import bindings
 
 from eqsat.graph import Apply, Constant, Type, Variable, toposort
 from eqsat.ops import OPS, apply, constant
+from eqsat.shapes import Shapes
 
 
 def ctor(op: str) -> str:
@@ -36,7 +37,7 @@ def ctor(op: str) -> str:
 
 
 CTOR_TO_OP = {ctor(op): op for op in OPS}
-ANALYSES = ("N", "DT", "Rank", "NonNeg")  # tables about terms, not terms
+ANALYSES = ("N", "DT", "Rank", "NonNeg", "Pos", "Shp", "DimSrc")  # tables about terms, not terms
 CACHED_ARITIES = 8  # variadic constructors up to this arity are declared once and reused
 
 
@@ -54,6 +55,9 @@ def _declarations(arities: set[tuple[str, int]]) -> str:
     lines.append("(function DT (Term) String :merge old)")
     lines.append("(function Rank (Term) i64 :merge old)")
     lines.append("(relation NonNeg (Term))")
+    lines.append("(relation Pos (Term))")
+    lines.append("(function Shp (Term) String :merge old)")
+    lines.append("(function DimSrc (Term) Term :merge old)")
     return "\n".join(lines)
 
 
@@ -146,9 +150,12 @@ class Inserted:
     enodes: list[tuple[str, tuple, tuple[int, ...]]] = field(default_factory=list)
 
 
-def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int], set, Inserted]:
+def insertion_program(
+    outputs: Sequence[Variable], shapes: Shapes | None = None
+) -> tuple[str, list, list[int], set, Inserted]:
     """The egglog text inserting `outputs` (each shared node once), the leaves in order, the N
-    index of each output, the variadic (op, arity) pairs used, and what was inserted."""
+    index of each output, the variadic (op, arity) pairs used, and what was inserted. With
+    `shapes`, each node whose symbolic shape is known gets it as `(Shp term)`."""
     index: dict[int, int] = {}
     inserted = Inserted()
     leaves: list[Variable] = []
@@ -163,6 +170,8 @@ def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int]
         lines.append(f"(set (N {k}) {term})")
         lines.append(f'(set (DT (N {k})) "{var.dtype}")')
         lines.append(f"(set (Rank (N {k})) {var.ndim})")
+        if shapes is not None and (key := shapes.key(var)) is not None:
+            lines.append(f'(set (Shp (N {k})) "{key}")')
 
     def leaf(var: Variable) -> None:
         lit = _literal(var) if isinstance(var, Constant) else None
@@ -181,7 +190,30 @@ def insertion_program(outputs: Sequence[Variable]) -> tuple[str, list, list[int]
     for out in outputs:
         if id(out) not in index:
             leaf(out)
+    if shapes is not None:
+        lines += _dim_sources(outputs, shapes, index)
     return "\n".join(lines), leaves, [index[id(o)] for o in outputs], arities, inserted
+
+
+def _dim_sources(outputs: Sequence[Variable], shapes: Shapes, index: dict[int, int]) -> list[str]:
+    """`(DimSrc t)` for each `shape_i` term t whose length the shape analysis reads off a leaf
+    or knows statically, for the rule shape/shape_i_of_input."""
+    lines = []
+    for node in toposort(outputs):
+        if node.op != "shape_i":
+            continue
+        x, axis = node.inputs[0], node.p["i"]
+        src = shapes.source(x, axis)
+        if src is None or (not isinstance(src, int) and src[0] is x):
+            continue
+        if isinstance(src, int):
+            term = f'(LitN {_f64(src)} "{node.out.dtype}" 0)'
+        else:
+            term = f'(ShapeI "{node.params!r}" (N {index[id(src[0])]}))'.replace(
+                f"('i', {axis})", f"('i', {src[1]})"
+            )
+        lines.append(f"(set (DimSrc (N {index[id(node.out)]})) {term})")
+    return lines
 
 
 def _node_term(node: Apply, children: list[int], arities: set) -> tuple[str, tuple]:
@@ -198,9 +230,11 @@ def _node_term(node: Apply, children: list[int], arities: set) -> tuple[str, tup
     )
 
 
-def to_egraph(outputs: Sequence[Variable], rules_text: str = "") -> TermGraph:
+def to_egraph(
+    outputs: Sequence[Variable], rules_text: str = "", shapes: Shapes | None = None
+) -> TermGraph:
     """An e-graph holding `outputs`, with `rules_text` (rulesets) declared."""
-    program, leaves, roots, arities, inserted = insertion_program(outputs)
+    program, leaves, roots, arities, inserted = insertion_program(outputs, shapes)
     if arities <= _CACHED:
         tg = TermGraph(_base(rules_text), leaves, roots, inserted, shared_base=True)
         tg.run("(push)")

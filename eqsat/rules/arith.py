@@ -30,6 +30,11 @@ RULES = ruleset("arith", [
          "-(a + b) = -a - b (the sign of a zero result may differ)"),
     Rule("sub_of_neg", "(Sub (Neg a) b)", "(Neg (Add a b))",
          "-a - b = -(a + b) (the sign of a zero result may differ)"),
+    Rule("mul_neg_left", "(Mul (Neg a) b)", "(Neg (Mul a b))", "(-a) * b = -(a * b)", (), "ieee"),
+    Rule("mul_neg_right", "(Mul a (Neg b))", "(Neg (Mul a b))", "a * (-b) = -(a * b)", (),
+         "ieee"),
+    Rule("div_neg_left", "(TrueDiv (Neg a) b)", "(Neg (TrueDiv a b))", "(-a) / b = -(a / b)", (),
+         "ieee"),
     Rule("add_self", "(Add x x)", "(Mul (LitN 2.0 d 0) x)", "x + x = 2 * x", ("(= d (DT x))",),
          "ieee"),
     Rule("mul_self", "(Mul x x)", "(Sqr x)", "x * x = sqr(x)", (), "ieee"),
@@ -39,8 +44,10 @@ RULES = ruleset("arith", [
     Rule("div_const", "(TrueDiv x (LitN v d n))", "(Mul x (LitN (/ 1.0 v) d n))",
          "x / c = x * (1/c), c != 0 (rounding differs unless c is a power of 2)",
          (*same_type("x"), "(= d (DT x))", "(!= v 0.0)")),
-    *[Rule(f"fold_{c.lower()}_{dt}", f'({c} (LitN u "{dt}" n) (LitN v "{dt}" m))',
-           f'(LitN ({sym} u v) "{dt}" (max n m))', f"c1 {sym} c2 = its value ({dt})")
+    *[Rule(f"fold_{c.lower()}_{dt}", f"({c} (LitN u d1 n) (LitN v d2 m))",
+           f"(LitN ({sym} u v) d (max n m))",
+           f"c1 {sym} c2 = its value, for a {dt} result (an int literal converts exactly)",
+           ("(= d (DT e__))", f'(= d "{dt}")'))
       for c, sym in _FOLD for dt in ("float32", "float64")],
     Rule("fold_neg", "(Neg (LitN u d n))", "(LitN (* -1.0 u) d n)", "-(c) = its value", (),
          "ieee"),
@@ -57,4 +64,6 @@ RULES = ruleset("arith", [
          same_dtype("a", "b", "c"), "exact", "expand"),
     Rule("distribute", "(Mul a (Add b c))", "(Add (Mul a b) (Mul a c))", "a*(b + c) = a*b + a*c",
          same_dtype("a", "b", "c"), "exact", "expand"),
+    Rule("distribute_sub", "(Mul (Sub b c) a)", "(Sub (Mul b a) (Mul c a))",
+         "(b - c)*a = b*a - c*a", same_dtype("a", "b", "c"), "exact", "expand"),
 ])  # fmt: skip

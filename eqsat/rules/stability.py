@@ -2,7 +2,7 @@
 or cancels (log1p, softplus, sigmoid, log_softmax). The cost table prices each fused form
 below the composition it replaces, so extraction picks it on cost alone."""
 
-from eqsat.rules import Rule, ruleset, same_type
+from eqsat.rules import Rule, ruleset, same_dtype, same_type
 
 ONE = "(LitN 1.0 d n)"
 ONE_ = "(LitN 1.0 d2 m)"
@@ -24,4 +24,14 @@ RULES = ruleset("stability", [
          "log(sigmoid(x)) = -softplus(-x)", (), "stable"),
     Rule("log_softmax", "(Log (Softmax p x))", "(LogSoftmax p x)",
          "log(softmax(x)) = log_softmax(x)", (), "stable"),
+    Rule("sigmoid_grad", f"(Mul (TrueDiv g (Sqr (Add {ONE} (Exp (Neg x))))) (Exp (Neg x)))",
+         "(Mul g (Mul (Sigmoid x) (Sigmoid (Neg x))))",
+         "g / (1 + exp(-x))^2 * exp(-x) = g * sigmoid(x) * sigmoid(-x) (the VJP of 1/(1+exp(-x)))",
+         (*same_type("g"), "(= (DT x) (DT e__))"), "stable"),
+    Rule("cancel_div_mul_left", "(Mul (TrueDiv a s) (Mul s t))", "(Mul a t)",
+         "(a / s) * (s * t) = a * t for s > 0 (no 0/0 when s underflows)",
+         (*same_dtype("a", "t"), "(Pos s)"), "stable"),
+    Rule("cancel_div_mul_right", "(Mul (TrueDiv a t) (Mul s t))", "(Mul a s)",
+         "(a / t) * (s * t) = a * s for t > 0 (no 0/0 when t underflows)",
+         (*same_dtype("a", "s"), "(Pos t)"), "stable"),
 ])  # fmt: skip

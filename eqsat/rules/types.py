@@ -4,7 +4,8 @@ Rules use them in side conditions: an identity such as x * 1 -> x may not change
 dtype or shape. For a rewrite that only drops or fuses ops around literals (whose shape is all
 ones), equal dtype and equal rank imply equal type, and both propagate through elementwise ops
 with one-line egglog rules. NonNeg marks terms known to be >= 0 (or nan), for rules such as
-exp(log x) -> x. This analysis only fills tables and never merges classes, so it is not a
+exp(log x) -> x. Shp carries the symbolic shape key that eqsat/shapes.py gives inserted terms
+through elementwise ops, for the shape rules. This analysis only fills tables and never merges classes, so it is not a
 rewrite rule and has no catalog row; it runs before every rewrite step.
 """
 
@@ -17,6 +18,7 @@ _FLOAT_UNARY = [
     u for u in _UNARY if u not in ("Sgn", "Floor", "Ceil", "Round", "Abs", "Neg", "Sqr")
 ]
 _NONNEG = ["Exp", "Sqr", "Sqrt", "Abs", "Sigmoid", "Softplus"]
+_POS = ["Exp", "Sigmoid", "Softplus"]  # > 0 over the reals (they may underflow to 0 in floats)
 
 
 def _lines() -> list[str]:
@@ -41,6 +43,21 @@ def _lines() -> list[str]:
     out.append(rule("(= e (LitN v d n)) (>= v 0.0)", "(NonNeg e)"))
     for c in ["Add", "Mul", "Maximum"]:
         out.append(rule(f"(= e ({c} a b)) (NonNeg a) (NonNeg b)", "(NonNeg e)"))
+    for c in _POS:
+        out.append(rule(f"(= e ({c} a))", "(Pos e)"))
+    out.append(rule("(= e (LitN v d n)) (> v 0.0)", "(Pos e)"))
+    for c in ["Mul", "TrueDiv"]:
+        out.append(rule(f"(= e ({c} a b)) (Pos a) (Pos b)", "(Pos e)"))
+    for a, b in (("a", "b"), ("b", "a")):
+        out.append(rule(f"(= e (Add a b)) (Pos {a}) (NonNeg {b})", "(Pos e)"))
+    # Shp: the symbolic shape key (eqsat/shapes.py) of an elementwise result
+    for c in _UNARY:
+        out.append(rule(f"(= e ({c} a)) (= s (Shp a))", "(set (Shp e) s)"))
+    for c in _BINARY:
+        out.append(rule(f"(= e ({c} a b)) (= s (Shp a)) (= s (Shp b))", "(set (Shp e) s)"))
+        for x, lit in (("a", "b"), ("b", "a")):
+            facts = f"(= e ({c} a b)) (= s (Shp {x})) (= {lit} (LitN v d n)) (<= n (Rank {x}))"
+            out.append(rule(facts, "(set (Shp e) s)"))
     return out
 
 

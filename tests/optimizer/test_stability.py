@@ -90,12 +90,6 @@ def test_cross_entropy_gradient_moderate_logits():
         np.testing.assert_allclose(f(zs, np.full_like(zs, y)), want, rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the optimizer does not stabilize gradient forms yet: the chain rule of "
-    "log(1 - 1/(1 + exp(-z))) divides by 1 - p, which cancels for z > 20 and is 0/inf at "
-    "|z| = 800, so the gradient is nan there",
-)
 @pytest.mark.parametrize("y", [0.0, 1.0])
 def test_cross_entropy_gradient_is_finite_and_accurate(y):
     z, t = T.dvector("z"), T.dvector("y")
@@ -103,9 +97,10 @@ def test_cross_entropy_gradient_is_finite_and_accurate(y):
     f = compiled([z, t], g)
     with np.errstate(all="ignore"):
         got = f(Z, np.full_like(Z, y))
-    want = np.array([sigmoid(v) - y for v in Z])
+    # sigmoid(z) - y without the cancellation: y = 1 gives -(1 - sigmoid(z)) = -sigmoid(-z)
+    want = np.array([-sigmoid(-v) if y else sigmoid(v) for v in Z])
     assert np.all(np.isfinite(got)), got
-    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-300)
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
 
 
 @pytest.mark.parametrize("form", ["1 + x", "x + 1"])
