@@ -41,6 +41,9 @@ FLOPS: dict[str, float] = {
     "pow": 20.0,
     **dict.fromkeys(["sum", "prod", "max", "min", "argmax", "argmin"], 1.0),  # per input element
     "dot": 2.0,  # per multiply-add
+    # gemm/gemv: the dot's multiply-adds, plus this per output element for alpha*, beta*c and
+    # the sum, fused into one pass: below the mul + add (1.0 each) they replace
+    **dict.fromkeys(["gemm", "gemv"], 0.5),
     **dict.fromkeys(["softmax", "log_softmax"], 25.0),
     **dict.fromkeys(["alloc", "arange", "concatenate", "inc_subtensor",
                      "advanced_inc_subtensor", "advanced_subtensor"], 1.0),
@@ -62,6 +65,8 @@ class CostModel:
         for cls in fg.classes:
             if cls not in numel and cls in fg.types:
                 numel[cls] = type_numel(fg.types[cls])
+        for cls, shape in _derived_shapes(fg).items():  # products made by rules
+            numel.setdefault(cls, float(math.prod(shape)))
         # Classes made by rules may lack a type: take their largest child's size (the
         # elementwise case), a few passes deep, else the nominal size.
         for _ in range(8):
@@ -97,6 +102,51 @@ class CostModel:
         )
 
 
+_SHAPED = {"Dot", "Dimshuffle", "Gemm", "Gemv"}
+
+
+def _derived_shapes(fg: FrozenGraph, passes: int = 8) -> dict[Any, tuple[float, ...]]:
+    """Shapes of untyped classes (made by rules) that hold a dot, transpose, gemm or gemv
+    of classes of known shape, unknown dimensions at NOMINAL_DIM: a reassociated matrix
+    chain's intermediate product gets its own size, not its largest operand's."""
+    shapes = {cls: tuple(NOMINAL_DIM if s is None else s for s in t.shape)
+              for cls, t in fg.types.items()}  # fmt: skip
+    derived: dict[Any, tuple[float, ...]] = {}
+    for _ in range(passes):
+        changed = False
+        for cls, nodes in fg.classes.items():
+            if cls in shapes:
+                continue
+            for node in nodes:
+                shape = _node_shape(node, shapes)
+                if shape is not None:
+                    shapes[cls] = derived[cls] = shape
+                    changed = True
+                    break
+        if not changed:
+            break
+    return derived
+
+
+def _node_shape(node: ENode, shapes: dict) -> tuple | None:
+    if node.ctor not in _SHAPED or any(c not in shapes for c in node.children):
+        return None
+    op, params = op_of(node)
+    kids = [shapes[c] for c in node.children]
+    if op == "dot":
+        a, b = kids
+        return a[:-1] + b[1:] if a and b else None
+    if op == "dimshuffle":
+        x = kids[0]
+        order = params["new_order"]
+        if any(o != "x" and o >= len(x) for o in order):
+            return None
+        return tuple(1 if o == "x" else x[o] for o in order)
+    a = kids[2][::-1] if params.get("trans_a") else kids[2]
+    b = kids[3][::-1] if params.get("trans_b") else kids[3]
+    return a[:-1] + b[1:] if a and b else None
+
+
 def op_cost(op: str, out: float, inputs: list[float]) -> float:
     """Estimated time of one op from its output's and inputs' element counts."""
     kind = OPS[op].kind
@@ -106,6 +156,9 @@ def op_cost(op: str, out: float, inputs: list[float]) -> float:
         return FLOPS[op] * inputs[0] + MEMORY * out
     if op == "dot":
         return FLOPS[op] * math.sqrt(inputs[0] * inputs[1] * out) + MEMORY * out
+    if op in ("gemm", "gemv"):  # inputs: c, alpha, a, b (or x), beta
+        product = FLOPS["dot"] * math.sqrt(inputs[2] * inputs[3] * out)
+        return product + (FLOPS[op] + MEMORY) * out
     if FLOPS[op] == 0.0:
         return VIEW
     return FLOPS[op] * out + MEMORY * out

@@ -162,6 +162,27 @@ def _dot(node: Apply, g: Variable) -> list:
     return [T.dot(g, b.T), T.dot(a.T, g)]
 
 
+def _gemm(node: Apply, g: Variable) -> list:
+    # out = beta*c + alpha*op(a)op(b): d op(a) = alpha g op(b)^T, d op(b) = alpha op(a)^T g,
+    # and d a is d op(a) transposed back when trans_a is set (likewise b).
+    c, alpha, a, b, beta = node.inputs
+    ta, tb = node.p["trans_a"], node.p["trans_b"]
+    op_a, op_b = (a.T if ta else a), (b.T if tb else b)
+    ga = alpha * (T.dot(op_b, g.T) if ta else T.dot(g, b if tb else b.T))
+    gb = alpha * (T.dot(g.T, op_a) if tb else T.dot(a if ta else a.T, g))
+    return [beta * g, T.sum(g * T.dot(op_a, op_b)), ga, gb, T.sum(g * c)]
+
+
+def _gemv(node: Apply, g: Variable) -> list:
+    # out = beta*y + alpha*op(a)x: d op(a) = alpha outer(g, x), d x = alpha op(a)^T g.
+    y, alpha, a, x, beta = node.inputs
+    ta = node.p["trans_a"]
+    op_a = a.T if ta else a
+    ga = alpha * (T.outer(x, g) if ta else T.outer(g, x))
+    gx = alpha * (T.dot(a, g) if ta else T.dot(g, a))
+    return [beta * g, T.sum(g * T.dot(op_a, x)), ga, gx, T.sum(g * y)]
+
+
 def _dimshuffle(node: Apply, g: Variable) -> list:
     order = node.p["new_order"]
     inserted = tuple(i for i, p in enumerate(order) if p == "x")
@@ -251,6 +272,8 @@ VJP: dict[str, Callable[[Apply, Variable], list]] = {
     "max": _max,
     "min": _max,
     "dot": _dot,
+    "gemm": _gemm,
+    "gemv": _gemv,
     "dimshuffle": _dimshuffle,
     "reshape": _reshape,
     "make_vector": _make_vector,

@@ -201,6 +201,62 @@ def _infer_dot(inputs: list[Variable]) -> Type:
 OPS["dot"] = OpDef("dot", "contract", np.dot, _infer_dot, 2)
 
 
+# BLAS-style fused contractions, formed by the optimizer (rules/linalg.py): transposed operands
+# are flags, the scalars alpha and beta graph values. Written as the expression they replace,
+# so the NumPy reference rounds exactly as that expression does (and works on sympy arrays).
+def _gemm(c, alpha, a, b, beta, trans_a, trans_b):
+    a = np.transpose(a) if trans_a else a
+    b = np.transpose(b) if trans_b else b
+    return alpha * np.dot(a, b) + beta * c
+
+
+def _gemv(y, alpha, a, x, beta, trans_a):
+    a = np.transpose(a) if trans_a else a
+    return alpha * np.dot(a, x) + beta * y
+
+
+def _infer_blas(op: str, inputs: list[Variable], ranks: tuple, flags: dict) -> Type:
+    """Type of beta*c + alpha*dot(op(a), op(b)): the shape of dot(op(a), op(b)), which `c` must
+    match (or broadcast along axes its type declares broadcastable), and the dtype of that
+    expression."""
+    c, alpha, a, b, beta = inputs
+    for flag, value in flags.items():
+        if not isinstance(value, bool):
+            raise TypeError(f"{op}: {flag} must be a bool, got {value!r}")
+    for what, v in (("alpha", alpha), ("beta", beta)):
+        if v.ndim != 0:
+            raise TypeError(f"{op}: {what} must be a scalar (ndim 0), got {v!r} with ndim={v.ndim}")
+    for what, v, ndim in zip(("the accumulator", "a", "b"), (c, a, b), ranks, strict=True):
+        if v.ndim != ndim:
+            raise TypeError(f"{op}: {what} must have ndim {ndim}, got {v!r} with ndim={v.ndim}")
+    sa = a.type.shape[::-1] if flags.get("trans_a") else a.type.shape
+    sb = b.type.shape[::-1] if flags.get("trans_b") else b.type.shape
+    if None not in (sa[-1], sb[0]) and sa[-1] != sb[0]:
+        raise ValueError(
+            f"{op}: inner dimensions differ: op(a) has shape {tuple(sa)}, op(b) {tuple(sb)} "
+            f"({', '.join(f'{k}={v}' for k, v in flags.items())})"
+        )
+    prod = sa[:-1] + sb[1:]
+    what = f"{op}: the accumulator of shape {c.type.shape} and the product of shape {prod}"
+    shape = [merge_dims(col, what) for col in zip(c.type.shape, prod, strict=True)]
+    product = _elemwise_dtype("mul", (a.dtype, b.dtype), ())
+    scaled = _elemwise_dtype("mul", (alpha.dtype, product), ())
+    dtype = _elemwise_dtype("add", (scaled, _elemwise_dtype("mul", (beta.dtype, c.dtype), ())), ())
+    return Type(dtype, shape)
+
+
+def _infer_gemm(inputs: list[Variable], *, trans_a: bool, trans_b: bool) -> Type:
+    return _infer_blas("gemm", inputs, (2, 2, 2), {"trans_a": trans_a, "trans_b": trans_b})
+
+
+def _infer_gemv(inputs: list[Variable], *, trans_a: bool) -> Type:
+    return _infer_blas("gemv", inputs, (1, 2, 1), {"trans_a": trans_a})
+
+
+OPS["gemm"] = OpDef("gemm", "contract", _gemm, _infer_gemm, 5)  # beta*c + alpha*op(a)op(b)
+OPS["gemv"] = OpDef("gemv", "contract", _gemv, _infer_gemv, 5)  # beta*y + alpha*op(a)x
+
+
 # --------------------------------------------------------------------------- nnet
 def _softmax(x, axis):
     e = np.exp(x - np.max(x, axis=axis, keepdims=True))

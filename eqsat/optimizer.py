@@ -170,10 +170,14 @@ def optimize(
 
 
 def _fits(new: Variable, old: Variable) -> bool:
-    """new may stand for old: same dtype and rank, and every size old knows, new has too."""
+    """new may stand for old: same dtype and rank, and no static size that differs. (new may
+    know less: a static size the shape analysis equated with an input's length is checked on
+    that input at run time.)"""
     if (new.dtype, new.ndim) != (old.dtype, old.ndim):
         return False
-    return all(o is None or n == o for o, n in zip(old.type.shape, new.type.shape, strict=True))
+    return all(
+        None in (o, n) or n == o for o, n in zip(old.type.shape, new.type.shape, strict=True)
+    )
 
 
 def _optimize(outputs, limits, fast_math, record) -> list[Variable]:

@@ -114,6 +114,8 @@ SYMPY: dict[str, Any] = {
     "argmax": None,
     "argmin": None,
     "dot": IMPL,
+    "gemm": IMPL,
+    "gemv": IMPL,
     "shape": IMPL,
     "shape_i": IMPL,
     "dimshuffle": IMPL,

@@ -65,7 +65,7 @@ def _declarations(arities: set[tuple[str, int]]) -> str:
 _PARAM_OPS = {
     "cast", "sum", "prod", "max", "min", "argmax", "argmin", "shape_i", "dimshuffle", "reshape",
     "make_vector", "arange", "concatenate", "subtensor", "inc_subtensor",
-    "advanced_inc_subtensor", "softmax", "log_softmax",
+    "advanced_inc_subtensor", "softmax", "log_softmax", "gemm", "gemv",
 }  # fmt: skip
 
 

@@ -184,6 +184,20 @@ CASES = [
     Case("dot-mv", "dot", T.dot, [Arg((3, 4)), Arg((4,))]),
     Case("dot-vm", "dot", T.dot, [Arg((3,)), Arg((3, 4))]),
     Case("dot-mm", "dot", T.dot, [Arg((2, 3)), Arg((3, 4))]),
+    # gemm/gemv (beta*c + alpha*op(a)op(b)), every input differentiated, each transpose flag
+    *[Case(f"gemm-{'t' if ta else 'n'}{'t' if tb else 'n'}", "gemm",
+           lambda c, s, a, b, t, ta=ta, tb=tb: apply("gemm", [c, s, a, b, t], trans_a=ta,
+                                                     trans_b=tb),
+           [Arg((2, 4)), Arg(()), Arg((3, 2) if ta else (2, 3)), Arg((4, 3) if tb else (3, 4)),
+            Arg(())])
+      for ta in (False, True) for tb in (False, True)],
+    Case("gemm-row-accumulator", "gemm",
+         lambda c, s, a, b, t: apply("gemm", [c, s, a, b, t], trans_a=False, trans_b=False),
+         [Arg((1, 4), broadcastable=(True, False)), Arg(()), Arg((2, 3)), Arg((3, 4)), Arg(())]),
+    *[Case(f"gemv-{'t' if ta else 'n'}", "gemv",
+           lambda y, s, a, x, t, ta=ta: apply("gemv", [y, s, a, x, t], trans_a=ta),
+           [Arg((3,)), Arg(()), Arg((4, 3) if ta else (3, 4)), Arg((4,)), Arg(())])
+      for ta in (False, True)],
     # dimshuffle
     Case("transpose", "dimshuffle", lambda x: x.T, [Arg((3, 4))]),
     Case("dimshuffle-x01", "dimshuffle", lambda x: x.dimshuffle("x", 0, 1), [Arg((3, 4))]),
@@ -288,7 +302,7 @@ def seeded(name: str):
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_op_gradient(case, mode):
     rng = seeded(case.id)
-    variables = [spec.variable(name) for spec, name in zip(case.inputs, "abcd", strict=False)]
+    variables = [spec.variable(name) for spec, name in zip(case.inputs, "abcde", strict=False)]
     out = case.build(*variables)
     assert case.op in {node.op for node in toposort([out])}, f"{case.id} does not use {case.op}"
     values = draw_values(case, variables, rng)

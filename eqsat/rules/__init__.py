@@ -72,9 +72,9 @@ def ruleset(name: str, rules: list[Rule]) -> list[Rule]:
 
 def all_rules() -> list[Rule]:
     """Every rule of every themed module."""
-    from eqsat.rules import arith, explog, shape, stability
+    from eqsat.rules import arith, explog, linalg, shape, stability
 
-    return [*arith.RULES, *explog.RULES, *stability.RULES, *shape.RULES]
+    return [*arith.RULES, *explog.RULES, *stability.RULES, *shape.RULES, *linalg.RULES]
 
 
 def program(fast_math: bool = False) -> str:

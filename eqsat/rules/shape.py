@@ -22,9 +22,6 @@ SAME_SHAPE = "(= (Shp e__) (Shp {}))"
 RULES = ruleset("shape", [
     Rule("dimshuffle_literal", "(Dimshuffle p (LitN v d n))", "(LitN v d m)",
          "dimshuffle(c) = c (an all-ones shape stays all ones)", ("(= m (Rank e__))",), "ieee"),
-    *[Rule(f"useless_alloc_{k}", alloc(k), "v", "alloc(v, shape of v) = v",
-           (SAME_SHAPE.format("v"),), "ieee")
-      for k in (2, 3)],
     Rule("shape_i_of_input", "(ShapeI p x)", "s",
          "shape_i(f(x, y), i) = shape_i(x, i) when the shape analysis equates them",
          ("(= s (DimSrc e__))",), "ieee"),
@@ -32,6 +29,9 @@ RULES = ruleset("shape", [
            alloc(k).replace(" v ", " (Mul v (LitN c d n)) "),
            "alloc(v, s) * c = alloc(v * c, s) for a literal c", (f"(= (Rank e__) {k - 1})",),
            "ieee")
+      for k in (2, 3)],
+    *[Rule(f"useless_alloc_{k}", alloc(k), "v", "alloc(v, shape of v) = v",
+           (SAME_SHAPE.format("v"),), "ieee")
       for k in (2, 3)],
     *[Rule(f"neg_alloc_{k}", f"(Neg {alloc(k)})", alloc(k).replace(" v ", " (Neg v) "),
            "−alloc(v, s) = alloc(−v, s)", (), "ieee")

@@ -50,6 +50,12 @@ def _lines() -> list[str]:
         out.append(rule(f"(= e ({c} a b)) (Pos a) (Pos b)", "(Pos e)"))
     for a, b in (("a", "b"), ("b", "a")):
         out.append(rule(f"(= e (Add a b)) (Pos {a}) (NonNeg {b})", "(Pos e)"))
+    # dots and transposes, which rules/linalg.py creates (rank of dot: ra + rb - 2)
+    out.append(rule("(= e (Dot a b)) (= ra (Rank a)) (= rb (Rank b))",
+                    "(set (Rank e) (- (+ ra rb) 2))"))  # fmt: skip
+    out.append(rule("(= e (Dot a b)) (= d (DT a)) (= d (DT b))", "(set (DT e) d)"))
+    transpose = "(Dimshuffle \"(('new_order', (1, 0)),)\" a)"
+    out.append(rule(f"(= e {transpose}) (= d (DT a))", "(set (Rank e) 2) (set (DT e) d)"))
     # Shp: the symbolic shape key (eqsat/shapes.py) of an elementwise result
     for c in _UNARY:
         out.append(rule(f"(= e ({c} a)) (= s (Shp a))", "(set (Shp e) s)"))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from eqsat import shapes
 from eqsat.config import check_mode, config
 from eqsat.graph import (
     Constant,
@@ -182,6 +183,9 @@ class Function:
         self._check_unused(targets, on_unused_input or "raise")
         self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
         self.optimization = None
+        # The shape equalities the graph implies, checked on every call: the optimizer may
+        # drop the op that would have tripped on a mismatch (shape/*_alloc_* rules).
+        self.shape_checks = shapes.infer(targets).checks()
         optimizer = config.optimizer if optimizer == "default" else optimizer
         if optimizer == "eqsat":
             targets, self.optimization = optimize(targets, fast_math=fast_math)
@@ -295,6 +299,7 @@ class Function:
         fg = self.maker.fgraph
         roots = {id(v): a for v, a in zip(fg.inputs, values, strict=True)}
         roots.update({id(s): s.get_value(borrow=True) for s in fg.shared})
+        self._check_shapes(roots)
         results = self.thunk(roots)
         results = _fresh(results, {id(a) for a in roots.values()})
         outs, new_values = results[: len(fg.outputs)], results[len(fg.outputs) :]
@@ -303,6 +308,24 @@ class Function:
         for (var, _), value in zip(fg.updates, new_values, strict=True):
             var._value = value
         return outs[0] if self.single else outs
+
+
+    def _check_shapes(self, roots: dict[int, np.ndarray]) -> None:
+        labels = {id(item.variable): self._what(n) for n, item in enumerate(self.ins)}
+        for group in self.shape_checks:
+            sizes = [
+                (f"{labels.get(id(v), f'shared variable {v.name or v!r}')} of shape "
+                 f"{roots[id(v)].shape} has length {roots[id(v)].shape[axis]} on axis {axis}",
+                 roots[id(v)].shape[axis])
+                for v, axis in (m for m in group if not isinstance(m, int))
+            ]  # fmt: skip
+            sizes += [(f"the graph's static length is {m}", m) for m in group if isinstance(m, int)]
+            if len({n for _, n in sizes}) > 1:
+                listed = "; ".join(what for what, _ in sizes)
+                raise ValueError(
+                    f"shape mismatch: these lengths must be equal (the graph combines them "
+                    f"without broadcasting): {listed}"
+                )
 
 
 def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:

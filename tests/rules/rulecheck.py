@@ -22,7 +22,7 @@ import numpy as np
 import sympy
 
 from eqsat.graph import Constant, Variable
-from eqsat.ops import apply, constant
+from eqsat.ops import OPS, apply, constant
 from eqsat.rules import Rule
 from eqsat.terms import _PARAM_OPS, CTOR_TO_OP
 
@@ -117,8 +117,8 @@ def roles(rule: Rule) -> dict[str, str]:
 
 
 def nonneg_vars(rule: Rule) -> set[str]:
-    """Pattern variables the rule requires to be >= 0 (`(NonNeg x)` facts)."""
-    return set(re.findall(r"\(NonNeg (\w+)\)", " ".join(rule.when)))
+    """Pattern variables the rule requires to be >= 0 or > 0 (`(NonNeg x)`, `(Pos x)` facts)."""
+    return set(re.findall(r"\((?:NonNeg|Pos) (\w+)\)", " ".join(rule.when)))
 
 
 def nonzero_vars(rule: Rule) -> set[str]:
@@ -127,7 +127,83 @@ def nonzero_vars(rule: Rule) -> set[str]:
 
 
 # Params strings for constructors that carry them, valid for a vector operand.
-PARAMS = {"Softmax": "(('axis', 0),)", "LogSoftmax": "(('axis', 0),)"}
+PARAMS = {
+    "Softmax": "(('axis', 0),)",
+    "LogSoftmax": "(('axis', 0),)",
+    "ShapeI": "(('i', 0),)",
+    "Dimshuffle": "(('new_order', ('x',)),)",
+}
+
+# Rules whose term variables are not all float vectors: a variable maps to a shape (None: any
+# length) for a float input, or to ("shape_i", var, axis) / ("int", n) for an integer length,
+# built from the other inputs so that the rule's shape conditions (`Shp`, `DimSrc`) hold.
+_ALLOC = {"v": (), "d1": ("shape_i", "x", 0)}
+INPUTS: dict[str, dict[str, Any]] = {
+    "shape/dimshuffle_literal": {},
+    "shape/shape_i_of_input": {"s": ("shape_i", "x", 0)},
+    "shape/useless_alloc_2": {"v": (None,), "d1": ("shape_i", "v", 0)},
+    "shape/useless_alloc_3": {"v": (None, None), "d1": ("shape_i", "v", 0),
+                              "d2": ("shape_i", "v", 1)},
+    **{f"shape/{name}_2": {"v": (), "d1": ("int", 3)} for name in ("mul_literal_alloc", "neg_alloc")},
+    **{f"shape/{name}_3": {"v": (), "d1": ("int", 3), "d2": ("int", 2)}
+       for name in ("mul_literal_alloc", "neg_alloc")},
+    **{f"shape/{op}_alloc_{side}_2": {**_ALLOC, "x": (None,)}
+       for op in ("mul", "truediv", "add", "sub") for side in ("left", "right")},
+    **{f"shape/{op}_alloc_{side}_3": {**_ALLOC, "d2": ("shape_i", "x", 1), "x": (None, None)}
+       for op in ("mul", "truediv", "add", "sub") for side in ("left", "right")},
+}  # fmt: skip
+# Rank variables that only the right side (or a condition) fixes.
+RANKS: dict[str, dict[str, int]] = {"shape/dimshuffle_literal": {"m": 1}}
+# In sympy mode a literal is a fresh constant of at least this rank (default 1): the rank of
+# the tensor it meets, so that apply does not pad it into a new, anonymous constant.
+SYMPY_LITERAL_RANK: dict[str, int] = {"shape/mul_literal_alloc_3": 2}
+POINT_LENGTH = 3  # each unknown axis, when a rule is evaluated one point at a time
+
+# linalg (eqsat/rules/linalg.py): matrices, vectors and rank-0 scalars; gemm/gemv params.
+_M, _V, _S = (None, None), (None,), ()
+_BLAS = {"A": _M, "B": _M, "C": _M, "x": _V, "y": _V, "s": _S, "t": _S}
+PARAMS.update({"Gemm": "(('trans_a', False), ('trans_b', False))", "Gemv": "(('trans_a', False),)"})
+INPUTS.update({
+    "linalg/transpose_transpose": {"x": _M},
+    "linalg/dot_transpose": {"A": _M, "B": _M},
+    "linalg/vector_dot_matrix": {"x": _V, "A": _M},
+    **{f"linalg/scalar_{k}": {"y": _M, "s": _S}
+       for k in ("literal_left", "literal_right", "dimshuffle_left", "dimshuffle_right", "right")},
+    **{f"linalg/scalar_out_of_dot_{k}": {"s": _S, "A": _M, "B": _V} for k in ("left", "right")},
+    "linalg/dot_assoc_left": {"A": _V, "B": _M, "C": _M},
+    "linalg/dot_assoc_right": {"A": _M, "B": _M, "C": _V},
+    **{f"linalg/{op}_{k}": _BLAS for op in ("gemm", "gemv")
+       for k in ("dot_plus_acc", "acc_plus_dot", "scaled_plus_acc", "acc_plus_scaled",
+                 "acc_minus_dot", "acc_minus_scaled", "beta", "trans_a")},
+    **{f"linalg/gemm_{k}": _BLAS for k in ("trans_a_tb", "trans_b", "trans_b_ta")},
+})
+RANKS.update({f"linalg/scalar_literal_{k}": {"n": 2} for k in ("left", "right")})
+SYMPY_LITERAL_RANK.update({f"linalg/scalar_literal_{k}": 2 for k in ("left", "right")})
+
+
+def make_inputs(rule: Rule, dtype: str = "float64") -> dict[str, Variable]:
+    """One variable per term variable of `rule`: float vectors unless INPUTS says otherwise."""
+    import eqsat.tensor as T
+
+    spec = INPUTS.get(rule.qualname, {})
+    out: dict[str, Variable] = {}
+    derived = {k: v for k, v in spec.items() if v and v[0] in ("shape_i", "int")}
+    for name, role in roles(rule).items():
+        if role == "term" and name not in derived:
+            out[name] = T.tensor(dtype, shape=spec.get(name, (None,)), name=name)
+    for name, (kind, *args) in derived.items():
+        if kind == "shape_i":
+            out[name] = T.shape_i(out[args[0]], args[1])
+        else:
+            out[name] = constant(np.asarray(args[0], dtype="int64"))
+    return out
+
+
+def point_shape(var: Variable) -> tuple[int, ...]:
+    """The shape a rule's input takes when the rule is evaluated one point at a time."""
+    return tuple(POINT_LENGTH if n is None else n for n in var.type.shape)
+
+
 LITERAL_VALUES = (0.7, -2.3, 3.0, 1.5)  # values bound to literal-value variables, in order
 
 
@@ -151,7 +227,7 @@ def bindings_for(rule: Rule, dtype: str = "float64", mode: str = "numeric") -> d
         if role == "dtype":
             out[name] = dtype
         elif role == "rank":
-            out[name] = 0
+            out[name] = RANKS.get(rule.qualname, {}).get(name, 0)
         elif role == "value":
             # a matched literal holds a value its dtype represents exactly
             held = lit_dtypes.get(name, dtype)
@@ -195,14 +271,26 @@ def instantiate(
     """Both sides of `rule` as graphs over `inputs` (one Variable per term variable)."""
     env: dict[str, Any] = {**bindings_for(rule, dtype, mode), **inputs}
     exact: dict[Variable, Any] = {}
+    declared: dict[int, int] = {}  # id of a sympy-mode literal -> the rank its pattern says
 
     def lit(value: Any, dt: str, ndim: int) -> Constant:
         if mode != "sympy":
             return constant(np.full((1,) * int(ndim), float(value), dtype=dt))
-        # rank >= 1, so that apply does not replace it by a padded copy beside a vector
-        data = np.full((1,) * max(int(ndim), 1), float(value), dtype=dt)
+        # rank >= 1 (2 beside a matrix), so that apply does not replace it by a padded copy
+        rank = max(int(ndim), SYMPY_LITERAL_RANK.get(rule.qualname, 1))
+        data = np.full((1,) * rank, float(value), dtype=dt)
         c = Constant(data, name=f"lit{len(exact)}")  # fresh: one exact value each
         exact[c] = value  # a rational: the real number the literal stands for
+        declared[id(c)] = int(ndim)
+        return c
+
+    def at_declared_rank(a: Any) -> Any:
+        """A sympy-mode literal given to an op that does not pad ranks (gemm's alpha), back
+        at the rank its pattern declares."""
+        if id(a) not in declared or a.ndim == declared[id(a)]:
+            return a
+        c = Constant(a.data.reshape((1,) * declared[id(a)]), name=a.name)
+        exact[c] = exact.pop(a)
         return c
 
     def build(e: Any) -> Any:
@@ -222,7 +310,10 @@ def instantiate(
         if op in _PARAM_OPS:
             params = dict(ast.literal_eval(args[0]))
             args = args[1:]
+        if OPS[op].kind != "elemwise":
+            args = [at_declared_rank(a) for a in args]
         return apply(op, args, **params)
 
     lhs, rhs = build(parse(rule.lhs)), build(parse(rule.rhs))
-    return Sides(lhs, rhs, dict(inputs), env, exact)
+    leaves = {k: v for k, v in inputs.items() if v.owner is None and not isinstance(v, Constant)}
+    return Sides(lhs, rhs, leaves, env, exact)
