@@ -16,10 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from eqsat import shapes
 from eqsat.config import config
 from eqsat.extract import CostModel, extract, graph_cost
 from eqsat.graph import Variable, toposort
-from eqsat import shapes
 from eqsat.rules import program
 from eqsat.runtime.shared import SharedVariable
 from eqsat.terms import TermGraph, build, freeze, to_egraph

@@ -116,9 +116,7 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
             else:
                 k = order.setdefault(id(v), len(order))
                 s.leaves[id(v)] = v
-                s.dims[id(v)] = tuple(
-                    _leaf_dim(s, v, i, k, n) for i, n in enumerate(v.type.shape)
-                )
+                s.dims[id(v)] = tuple(_leaf_dim(s, v, i, k, n) for i, n in enumerate(v.type.shape))
         return s.dims[id(v)]
 
     def opaque(size: int | None = None) -> Dim:
@@ -158,7 +156,8 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
         elif node.op == "alloc":
             value, *sizes = node.inputs
             dims = [s.scalars.get(id(d), _const_dim(s, d)) for d in sizes]
-            dims = [d if d is not None else opaque(n) for d, n in zip(dims, out.type.shape, strict=True)]
+            static = out.type.shape
+            dims = [d if d is not None else opaque(n) for d, n in zip(dims, static, strict=True)]
             lead = len(dims) - value.ndim
             for d, vd, vs in zip(dims[lead:], ins[0], value.type.shape, strict=True):
                 if vs != 1:

@@ -68,23 +68,56 @@ def _formation(op: str, operands: str, ranks: tuple[int, int], acc: str, acc_ran
         return f"({op} {ff} {acc} {alpha} {a} {b} {ONE})"
 
     return [
-        Rule(f"{name}_dot_plus_acc", f"(Add {dot} {acc})", gemm(ONE),
-             f"dot({a}, {b}) + {acc} = {name}({acc}, 1, {a}, {b}, 1)", plain),
-        Rule(f"{name}_acc_plus_dot", f"(Add {acc} {dot})", gemm(ONE),
-             f"{acc} + dot({a}, {b}) = {name}({acc}, 1, {a}, {b}, 1)", plain),
-        Rule(f"{name}_scaled_plus_acc", f"(Add {scaled} {acc})", gemm("s"),
-             f"s·dot({a}, {b}) + {acc} = {name}({acc}, s, {a}, {b}, 1) for a rank-0 s", with_s),
-        Rule(f"{name}_acc_plus_scaled", f"(Add {acc} {scaled})", gemm("s"),
-             f"{acc} + s·dot({a}, {b}) = {name}({acc}, s, {a}, {b}, 1) for a rank-0 s", with_s),
-        Rule(f"{name}_acc_minus_dot", f"(Sub {acc} {dot})", gemm(MINUS_ONE),
-             f"{acc} − dot({a}, {b}) = {name}({acc}, −1, {a}, {b}, 1)", plain),
-        Rule(f"{name}_acc_minus_scaled", f"(Sub {acc} {scaled})", gemm("(Neg s)"),
-             f"{acc} − s·dot({a}, {b}) = {name}({acc}, −s, {a}, {b}, 1) for a rank-0 s "
-             "(a gradient step)", with_s),
-        Rule(f"{name}_beta", f"({op} p (Mul t {acc}) s {a} {b} {ONE})",
-             f"({op} p {acc} s {a} {b} t)",
-             f"{name}(t·{acc}, s, {a}, {b}, 1) = {name}({acc}, s, {a}, {b}, t) for a rank-0 t",
-             (rank("t", 0), "(= d (DT t))", *same_dtype("t", acc))),
+        Rule(
+            f"{name}_dot_plus_acc",
+            f"(Add {dot} {acc})",
+            gemm(ONE),
+            f"dot({a}, {b}) + {acc} = {name}({acc}, 1, {a}, {b}, 1)",
+            plain,
+        ),
+        Rule(
+            f"{name}_acc_plus_dot",
+            f"(Add {acc} {dot})",
+            gemm(ONE),
+            f"{acc} + dot({a}, {b}) = {name}({acc}, 1, {a}, {b}, 1)",
+            plain,
+        ),
+        Rule(
+            f"{name}_scaled_plus_acc",
+            f"(Add {scaled} {acc})",
+            gemm("s"),
+            f"s·dot({a}, {b}) + {acc} = {name}({acc}, s, {a}, {b}, 1) for a rank-0 s",
+            with_s,
+        ),
+        Rule(
+            f"{name}_acc_plus_scaled",
+            f"(Add {acc} {scaled})",
+            gemm("s"),
+            f"{acc} + s·dot({a}, {b}) = {name}({acc}, s, {a}, {b}, 1) for a rank-0 s",
+            with_s,
+        ),
+        Rule(
+            f"{name}_acc_minus_dot",
+            f"(Sub {acc} {dot})",
+            gemm(MINUS_ONE),
+            f"{acc} − dot({a}, {b}) = {name}({acc}, −1, {a}, {b}, 1)",
+            plain,
+        ),
+        Rule(
+            f"{name}_acc_minus_scaled",
+            f"(Sub {acc} {scaled})",
+            gemm("(Neg s)"),
+            f"{acc} − s·dot({a}, {b}) = {name}({acc}, −s, {a}, {b}, 1) for a rank-0 s "
+            "(a gradient step)",
+            with_s,
+        ),
+        Rule(
+            f"{name}_beta",
+            f"({op} p (Mul t {acc}) s {a} {b} {ONE})",
+            f"({op} p {acc} s {a} {b} t)",
+            f"{name}(t·{acc}, s, {a}, {b}, 1) = {name}({acc}, s, {a}, {b}, t) for a rank-0 t",
+            (rank("t", 0), "(= d (DT t))", *same_dtype("t", acc)),
+        ),
     ]
 
 
@@ -92,24 +125,36 @@ def _flags() -> list:
     """A transposed matrix operand of gemm/gemv becomes its trans flag."""
     out = []
     for tb in (False, True):
-        out.append(Rule(
-            f"gemm_trans_a{'_tb' if tb else ''}",
-            f"(Gemm {flags('Gemm', False, tb)} C s {transpose('A')} B t)",
-            f"(Gemm {flags('Gemm', True, tb)} C s A B t)",
-            f"gemm(C, s, Aᵀ, B, t; trans_a=False, trans_b={tb}) = gemm(C, s, A, B, t; "
-            f"trans_a=True, trans_b={tb})", (rank("A", 2),)))
+        out.append(
+            Rule(
+                f"gemm_trans_a{'_tb' if tb else ''}",
+                f"(Gemm {flags('Gemm', False, tb)} C s {transpose('A')} B t)",
+                f"(Gemm {flags('Gemm', True, tb)} C s A B t)",
+                f"gemm(C, s, Aᵀ, B, t; trans_a=False, trans_b={tb}) = gemm(C, s, A, B, t; "
+                f"trans_a=True, trans_b={tb})",
+                (rank("A", 2),),
+            )
+        )
     for ta in (False, True):
-        out.append(Rule(
-            f"gemm_trans_b{'_ta' if ta else ''}",
-            f"(Gemm {flags('Gemm', ta, False)} C s A {transpose('B')} t)",
-            f"(Gemm {flags('Gemm', ta, True)} C s A B t)",
-            f"gemm(C, s, A, Bᵀ, t; trans_a={ta}, trans_b=False) = gemm(C, s, A, B, t; "
-            f"trans_a={ta}, trans_b=True)", (rank("B", 2),)))
-    out.append(Rule(
-        "gemv_trans_a", f"(Gemv {flags('Gemv', False)} y s {transpose('A')} x t)",
-        f"(Gemv {flags('Gemv', True)} y s A x t)",
-        "gemv(y, s, Aᵀ, x, t; trans_a=False) = gemv(y, s, A, x, t; trans_a=True)",
-        (rank("A", 2),)))
+        out.append(
+            Rule(
+                f"gemm_trans_b{'_ta' if ta else ''}",
+                f"(Gemm {flags('Gemm', ta, False)} C s A {transpose('B')} t)",
+                f"(Gemm {flags('Gemm', ta, True)} C s A B t)",
+                f"gemm(C, s, A, Bᵀ, t; trans_a={ta}, trans_b=False) = gemm(C, s, A, B, t; "
+                f"trans_a={ta}, trans_b=True)",
+                (rank("B", 2),),
+            )
+        )
+    out.append(
+        Rule(
+            "gemv_trans_a",
+            f"(Gemv {flags('Gemv', False)} y s {transpose('A')} x t)",
+            f"(Gemv {flags('Gemv', True)} y s A x t)",
+            "gemv(y, s, Aᵀ, x, t; trans_a=False) = gemv(y, s, A, x, t; trans_a=True)",
+            (rank("A", 2),),
+        )
+    )
     return out
 
 

@@ -4,9 +4,10 @@ Rules use them in side conditions: an identity such as x * 1 -> x may not change
 dtype or shape. For a rewrite that only drops or fuses ops around literals (whose shape is all
 ones), equal dtype and equal rank imply equal type, and both propagate through elementwise ops
 with one-line egglog rules. NonNeg marks terms known to be >= 0 (or nan), for rules such as
-exp(log x) -> x. Shp carries the symbolic shape key that eqsat/shapes.py gives inserted terms
-through elementwise ops, for the shape rules. This analysis only fills tables and never merges classes, so it is not a
-rewrite rule and has no catalog row; it runs before every rewrite step.
+exp(log x) -> x; Pos those known to be > 0 over the reals. Shp carries the symbolic shape key
+that eqsat/shapes.py gives inserted terms through elementwise ops, for the shape rules. This
+analysis only fills tables and never merges classes, so it is not a rewrite rule and has no
+catalog row; it runs before every rewrite step.
 """
 
 _BINARY = ["Add", "Sub", "Mul", "TrueDiv", "Maximum", "Minimum", "Pow", "Mod", "IntDiv"]

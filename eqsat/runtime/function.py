@@ -309,7 +309,6 @@ class Function:
             var._value = value
         return outs[0] if self.single else outs
 
-
     def _check_shapes(self, roots: dict[int, np.ndarray]) -> None:
         labels = {id(item.variable): self._what(n) for n, item in enumerate(self.ins)}
         for group in self.shape_checks:

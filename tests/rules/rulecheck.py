@@ -144,7 +144,8 @@ INPUTS: dict[str, dict[str, Any]] = {
     "shape/useless_alloc_2": {"v": (None,), "d1": ("shape_i", "v", 0)},
     "shape/useless_alloc_3": {"v": (None, None), "d1": ("shape_i", "v", 0),
                               "d2": ("shape_i", "v", 1)},
-    **{f"shape/{name}_2": {"v": (), "d1": ("int", 3)} for name in ("mul_literal_alloc", "neg_alloc")},
+    **{f"shape/{name}_2": {"v": (), "d1": ("int", 3)}
+       for name in ("mul_literal_alloc", "neg_alloc")},
     **{f"shape/{name}_3": {"v": (), "d1": ("int", 3), "d2": ("int", 2)}
        for name in ("mul_literal_alloc", "neg_alloc")},
     **{f"shape/{op}_alloc_{side}_2": {**_ALLOC, "x": (None,)}
@@ -163,20 +164,41 @@ POINT_LENGTH = 3  # each unknown axis, when a rule is evaluated one point at a t
 _M, _V, _S = (None, None), (None,), ()
 _BLAS = {"A": _M, "B": _M, "C": _M, "x": _V, "y": _V, "s": _S, "t": _S}
 PARAMS.update({"Gemm": "(('trans_a', False), ('trans_b', False))", "Gemv": "(('trans_a', False),)"})
-INPUTS.update({
-    "linalg/transpose_transpose": {"x": _M},
-    "linalg/dot_transpose": {"A": _M, "B": _M},
-    "linalg/vector_dot_matrix": {"x": _V, "A": _M},
-    **{f"linalg/scalar_{k}": {"y": _M, "s": _S}
-       for k in ("literal_left", "literal_right", "dimshuffle_left", "dimshuffle_right", "right")},
-    **{f"linalg/scalar_out_of_dot_{k}": {"s": _S, "A": _M, "B": _V} for k in ("left", "right")},
-    "linalg/dot_assoc_left": {"A": _V, "B": _M, "C": _M},
-    "linalg/dot_assoc_right": {"A": _M, "B": _M, "C": _V},
-    **{f"linalg/{op}_{k}": _BLAS for op in ("gemm", "gemv")
-       for k in ("dot_plus_acc", "acc_plus_dot", "scaled_plus_acc", "acc_plus_scaled",
-                 "acc_minus_dot", "acc_minus_scaled", "beta", "trans_a")},
-    **{f"linalg/gemm_{k}": _BLAS for k in ("trans_a_tb", "trans_b", "trans_b_ta")},
-})
+INPUTS.update(
+    {
+        "linalg/transpose_transpose": {"x": _M},
+        "linalg/dot_transpose": {"A": _M, "B": _M},
+        "linalg/vector_dot_matrix": {"x": _V, "A": _M},
+        **{
+            f"linalg/scalar_{k}": {"y": _M, "s": _S}
+            for k in (
+                "literal_left",
+                "literal_right",
+                "dimshuffle_left",
+                "dimshuffle_right",
+                "right",
+            )
+        },
+        **{f"linalg/scalar_out_of_dot_{k}": {"s": _S, "A": _M, "B": _V} for k in ("left", "right")},
+        "linalg/dot_assoc_left": {"A": _V, "B": _M, "C": _M},
+        "linalg/dot_assoc_right": {"A": _M, "B": _M, "C": _V},
+        **{
+            f"linalg/{op}_{k}": _BLAS
+            for op in ("gemm", "gemv")
+            for k in (
+                "dot_plus_acc",
+                "acc_plus_dot",
+                "scaled_plus_acc",
+                "acc_plus_scaled",
+                "acc_minus_dot",
+                "acc_minus_scaled",
+                "beta",
+                "trans_a",
+            )
+        },
+        **{f"linalg/gemm_{k}": _BLAS for k in ("trans_a_tb", "trans_b", "trans_b_ta")},
+    }
+)
 RANKS.update({f"linalg/scalar_literal_{k}": {"n": 2} for k in ("left", "right")})
 SYMPY_LITERAL_RANK.update({f"linalg/scalar_literal_{k}": 2 for k in ("left", "right")})
 
