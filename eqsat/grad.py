@@ -252,6 +252,12 @@ def _log_softmax(node: Apply, g: Variable) -> list:
     return [g - T.exp(node.out) * T.sum(g, axis=node.p["axis"], keepdims=True)]
 
 
+def _logsumexp(node: Apply, g: Variable) -> list:
+    # d/dx log(sum(exp(x))) = exp(x - logsumexp(x)), the softmax over the reduced axes
+    (x,) = node.inputs
+    return [_expand_reduced(g, node) * T.exp(x - _expand_reduced(node.out, node))]
+
+
 def _make_vector(node: Apply, g: Variable) -> list:
     return [g[i] for i in range(len(node.inputs))]
 
@@ -285,10 +291,14 @@ VJP: dict[str, Callable[[Apply, Variable], list]] = {
     "advanced_inc_subtensor": _advanced_inc_subtensor,
     "softmax": _softmax,
     "log_softmax": _log_softmax,
+    "logsumexp": _logsumexp,
     **{name: _ew(rule) for name, rule in UNARY_RULES.items()},
 }
 # Ops whose outputs carry no gradient (integer or boolean results, shapes, positions).
-NON_DIFFERENTIABLE = {name for name, row in OPS.items() if "integer" in row.flags} | {"arange"}
+NON_DIFFERENTIABLE = {name for name, row in OPS.items() if "integer" in row.flags} | {
+    "arange",
+    "one_hot",
+}
 
 
 def _is_float(v: Variable) -> bool:

@@ -172,6 +172,24 @@ for _name, _fn in [("sum", np.sum), ("prod", np.prod), ("max", np.max), ("min", 
     OPS[_name] = OpDef(
         _name, "reduce", _reduce_impl(_fn), functools.partial(_infer_reduce, _op=_name), 1
     )
+
+
+def _logsumexp(x, axis, keepdims):
+    # log(sum(exp(x))) without overflow: factor out the maximum. A row whose maximum is not
+    # finite uses 0 instead, so inf, -inf and nan come out as the textbook form gives them.
+    m = np.max(x, axis=axis, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+    m = np.where(np.isfinite(m), m, 0).astype(x.dtype)
+    with np.errstate(divide="ignore"):
+        out = np.log(np.sum(np.exp(x - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _infer_logsumexp(inputs: list[Variable], axis: tuple[int, ...], keepdims: bool) -> Type:
+    t = _infer_reduce(inputs, axis, keepdims, _op="sum")
+    return Type(_float_dtype(inputs[0].dtype), t.shape)
+
+
+OPS["logsumexp"] = OpDef("logsumexp", "reduce", _floating(_logsumexp), _infer_logsumexp, 1)
 for _name, _fn in [("argmax", np.argmax), ("argmin", np.argmin)]:
     OPS[_name] = OpDef(
         _name,
@@ -215,25 +233,26 @@ def _gemv(y, alpha, a, x, beta, trans_a):
     return alpha * np.dot(a, x) + beta * y
 
 
-def _infer_blas(op: str, inputs: list[Variable], ranks: tuple, flags: dict) -> Type:
-    """Type of beta*c + alpha*dot(op(a), op(b)): the shape of dot(op(a), op(b)), which `c` must
-    match (or broadcast along axes its type declares broadcastable), and the dtype of that
-    expression."""
+def _infer_blas(op: str, inputs: list[Variable], names: str, ranks: tuple, flags: dict) -> Type:
+    """Type of beta*c + alpha*dot(op(a), op(b)) (gemv: y, a, x): the shape of the product,
+    which the accumulator must match (or broadcast along axes its type declares
+    broadcastable), and the dtype of that expression."""
     c, alpha, a, b, beta = inputs
     for flag, value in flags.items():
         if not isinstance(value, bool):
-            raise TypeError(f"{op}: {flag} must be a bool, got {value!r}")
+            raise TypeError(f"{op}: param {flag} must be given as a bool, got {value!r}")
     for what, v in (("alpha", alpha), ("beta", beta)):
         if v.ndim != 0:
             raise TypeError(f"{op}: {what} must be a scalar (ndim 0), got {v!r} with ndim={v.ndim}")
-    for what, v, ndim in zip(("the accumulator", "a", "b"), (c, a, b), ranks, strict=True):
+    for what, v, ndim in zip(names.split(), (c, a, b), ranks, strict=True):
         if v.ndim != ndim:
             raise TypeError(f"{op}: {what} must have ndim {ndim}, got {v!r} with ndim={v.ndim}")
     sa = a.type.shape[::-1] if flags.get("trans_a") else a.type.shape
     sb = b.type.shape[::-1] if flags.get("trans_b") else b.type.shape
     if None not in (sa[-1], sb[0]) and sa[-1] != sb[0]:
         raise ValueError(
-            f"{op}: inner dimensions differ: op(a) has shape {tuple(sa)}, op(b) {tuple(sb)} "
+            f"{op}: inner dimensions differ: op(a) has shape {tuple(sa)}, op({names.split()[-1]}) "
+            f"{tuple(sb)} "
             f"({', '.join(f'{k}={v}' for k, v in flags.items())})"
         )
     prod = sa[:-1] + sb[1:]
@@ -245,12 +264,12 @@ def _infer_blas(op: str, inputs: list[Variable], ranks: tuple, flags: dict) -> T
     return Type(dtype, shape)
 
 
-def _infer_gemm(inputs: list[Variable], *, trans_a: bool, trans_b: bool) -> Type:
-    return _infer_blas("gemm", inputs, (2, 2, 2), {"trans_a": trans_a, "trans_b": trans_b})
+def _infer_gemm(inputs: list[Variable], trans_a: Any = None, trans_b: Any = None) -> Type:
+    return _infer_blas("gemm", inputs, "c a b", (2, 2, 2), {"trans_a": trans_a, "trans_b": trans_b})
 
 
-def _infer_gemv(inputs: list[Variable], *, trans_a: bool) -> Type:
-    return _infer_blas("gemv", inputs, (1, 2, 1), {"trans_a": trans_a})
+def _infer_gemv(inputs: list[Variable], trans_a: Any = None) -> Type:
+    return _infer_blas("gemv", inputs, "y a x", (1, 2, 1), {"trans_a": trans_a})
 
 
 OPS["gemm"] = OpDef("gemm", "contract", _gemm, _infer_gemm, 5)  # beta*c + alpha*op(a)op(b)

@@ -148,7 +148,29 @@ def _infer_concatenate(inputs: list[Variable], axis: int) -> Type:
     return Type(dtype, shape)
 
 
+def _one_hot(labels, n, dtype):
+    labels, n = np.asarray(labels), int(n)
+    bad = labels[(labels < 0) | (labels >= n)] if labels.size else labels
+    if bad.size:
+        raise ValueError(
+            f"one_hot: labels must lie in [0, {n}) for {n} classes; got {bad.ravel()[:5].tolist()}"
+        )
+    return (labels[..., None] == np.arange(n)).astype(dtype)
+
+
+def _infer_one_hot(inputs: list[Variable], dtype: str) -> Type:
+    labels, n = inputs
+    if labels.dtype[0] not in "iu":
+        raise TypeError(f"one_hot: labels must be integers, got {labels!r} of dtype {labels.dtype}")
+    if n.ndim != 0 or n.dtype[0] not in "iu":
+        raise TypeError(f"one_hot: the number of classes must be an integer scalar, got {n!r}")
+    return Type(dtype, (*labels.type.shape, _static_int(n)))
+
+
 OPS["alloc"] = OpDef("alloc", "alloc", _alloc, _infer_alloc, None)
+# Rows of zeros with a 1 at each label; a label outside [0, n) is an error (Theano's one-hot
+# cross-entropy assumed valid labels), so every row sums to 1 and rules may use it.
+OPS["one_hot"] = OpDef("one_hot", "alloc", _one_hot, _infer_one_hot, 2)
 OPS["arange"] = OpDef(
     "arange", "alloc", lambda a, b, c, dtype: np.arange(a, b, c, dtype=dtype), _infer_arange, 3
 )

@@ -10,6 +10,7 @@ the unoptimized graph with a warning, and the record says why.
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from typing import Any
 
 from eqsat import shapes
 from eqsat.config import config
-from eqsat.extract import CostModel, extract, graph_cost
+from eqsat.extract import CostModel, dag_cost, extract, graph_cost
 from eqsat.graph import Variable, toposort
 from eqsat.rules import program
 from eqsat.runtime.shared import SharedVariable
@@ -33,6 +34,7 @@ class Limits:
     nodes: int = 20_000
     seconds: float = 2.0
     expand_rounds: int = 1
+    simplify_steps: int = 8  # per simplify phase: sign rewrites can grow a graph slowly forever
     match_limit: int = 100  # back-off scheduler: per rule and iteration, in the expand phase
 
     @classmethod
@@ -126,23 +128,29 @@ class _Saturator:
             f"(saturate (run types)) (run-with bo {ruleset})"
         )
 
-    def simplify(self) -> None:
+    def simplify(self) -> bool:
+        """Simplify steps until nothing changes; False if the phase's step limit cut it."""
         # The back-off scheduler never reports saturation while it holds a rule back, so the
         # phase also ends when two steps in a row leave the e-graph's size unchanged.
         still = 0
-        while still < 2 and self.step("simplify", self._schedule("simplify")):
+        for _ in range(self.limits.simplify_steps):
+            if still >= 2 or not self.step("simplify", self._schedule("simplify")):
+                return True
             grew = (
                 len(self.record.steps) < 2
                 or self.record.steps[-1].enodes != self.record.steps[-2].enodes
             )
             still = 0 if grew else still + 1
+        return self.bounded or still >= 2
 
     def run(self) -> None:
-        self.simplify()
+        done = self.simplify()
         for _ in range(self.limits.expand_rounds):
             if self.bounded or not self.step("expand", self._schedule("expand")):
                 break
-            self.simplify()
+            done = self.simplify()
+        if not done and not self.bounded:
+            self.record.stopped_by = f"simplify step limit ({self.limits.simplify_steps})"
 
 
 def optimize(
@@ -191,7 +199,13 @@ def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
         t2 = time.perf_counter()
         fg = freeze(tg)
     record.eclasses, record.enodes = len(fg.classes), fg.n_nodes
-    choice, record.cost_after = extract(fg, CostModel(fg, _class_hints(fg, sizes)))
+    model = CostModel(fg, _class_hints(fg, sizes))
+    # The input graph priced by the same model as the result (its unstable forms included),
+    # when the inserted nodes still form an acyclic choice; else by the plain graph cost.
+    same_model = dag_cost(fg, fg.original, model.node_cost)
+    if math.isfinite(same_model):
+        record.cost_before = same_model
+    choice, record.cost_after = extract(fg, model)
     new = build(fg, choice, tg.leaves)
     record.times = {"insert": t1 - t0, "saturate": t2 - t1, "extract": time.perf_counter() - t2}
     for old, out in zip(outputs, new, strict=True):

@@ -163,6 +163,10 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
                 if vs != 1:
                     s.uf.union(d, vd)
             s.dims[id(out)] = tuple(dims)
+        elif node.op == "one_hot":
+            n = node.inputs[1]
+            d = s.scalars.get(id(n), _const_dim(s, n))
+            s.dims[id(out)] = (*ins[0], d if d is not None else opaque(out.type.shape[-1]))
         elif node.op in ("softmax", "log_softmax"):
             s.dims[id(out)] = ins[0]
         else:

@@ -59,6 +59,10 @@ def _log_softmax(x, axis):
     return x - _ew(sympy.log)(np.sum(_ew(sympy.exp)(x), axis=axis, keepdims=True))
 
 
+def _logsumexp(x, axis, keepdims):
+    return _ew(sympy.log)(np.sum(_ew(sympy.exp)(x), axis=axis, keepdims=keepdims))
+
+
 def _ew(fn: Callable, nin: int = 1) -> Callable:
     return np.frompyfunc(fn, nin, 1)
 
@@ -108,6 +112,7 @@ SYMPY: dict[str, Any] = {
     "switch": lambda c, a, b: sympy.Piecewise((a, c), (b, True)),
     "cast": "cast",
     "sum": IMPL,
+    "logsumexp": _logsumexp,
     "prod": IMPL,
     "max": _reduce_with(sympy.Max),
     "min": _reduce_with(sympy.Min),
@@ -123,6 +128,7 @@ SYMPY: dict[str, Any] = {
     "make_vector": lambda *xs, dtype: np.array(xs, dtype=object),
     "alloc": IMPL,
     "arange": IMPL,
+    "one_hot": IMPL,
     "concatenate": IMPL,
     "subtensor": IMPL,
     "inc_subtensor": IMPL,

@@ -65,7 +65,7 @@ def _declarations(arities: set[tuple[str, int]]) -> str:
 _PARAM_OPS = {
     "cast", "sum", "prod", "max", "min", "argmax", "argmin", "shape_i", "dimshuffle", "reshape",
     "make_vector", "arange", "concatenate", "subtensor", "inc_subtensor",
-    "advanced_inc_subtensor", "softmax", "log_softmax", "gemm", "gemv",
+    "advanced_inc_subtensor", "softmax", "log_softmax", "one_hot", "logsumexp", "gemm", "gemv",
 }  # fmt: skip
 
 
@@ -301,11 +301,14 @@ def freeze(tg: TermGraph) -> FrozenGraph:
                     else:
                         args.append(read[sort](value))
                 classes.setdefault(row.output, []).append(ENode(name, tuple(args), tuple(children)))
-    original = {}
+    # The first inserted e-node of each class (rules may merge an inserted node into the class
+    # of one inserted earlier, e.g. sum(g * onehot) into g's): children are inserted before
+    # parents, so taking the earliest keeps the choice acyclic.
+    original: dict[Any, ENode] = {}
     for k, (name, args, kids) in enumerate(tg.inserted.enodes):
         node = ENode(name, args, tuple(roots_by_n[c] for c in kids))
         if node in classes.get(roots_by_n[k], ()):
-            original[roots_by_n[k]] = node
+            original.setdefault(roots_by_n[k], node)
     return FrozenGraph(classes, types, [roots_by_n[k] for k in tg.roots], original)
 
 

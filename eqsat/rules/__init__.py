@@ -38,10 +38,10 @@ class Rule:
     def qualname(self) -> str:
         return f"{self.ruleset}/{self.name}"
 
-    def egglog(self) -> str:
+    def egglog(self, ruleset: str | None = None) -> str:
         facts = " ".join([f"(= e__ {self.lhs})", *self.when])
         return (f"(rule ({facts}) ((union e__ {self.rhs})) "
-                f':ruleset {self.phase} :name "{self.qualname}")')  # fmt: skip
+                f':ruleset {ruleset or self.phase} :name "{self.qualname}")')  # fmt: skip
 
 
 def same_type(*names: str) -> tuple[str, ...]:
@@ -72,9 +72,12 @@ def ruleset(name: str, rules: list[Rule]) -> list[Rule]:
 
 def all_rules() -> list[Rule]:
     """Every rule of every themed module."""
-    from eqsat.rules import arith, explog, linalg, shape, stability
+    from eqsat.rules import arith, explog, fast_math, linalg, reduce, shape, stability
 
-    return [*arith.RULES, *explog.RULES, *stability.RULES, *shape.RULES, *linalg.RULES]
+    return [
+        *arith.RULES, *explog.RULES, *stability.RULES, *shape.RULES, *reduce.RULES, *linalg.RULES,
+        *fast_math.RULES,
+    ]  # fmt: skip
 
 
 def program(fast_math: bool = False) -> str:
@@ -82,5 +85,9 @@ def program(fast_math: bool = False) -> str:
     from eqsat.rules import types
 
     lines = [types.PROGRAM, *(f"(ruleset {p})" for p in PHASES)]
-    lines += [r.egglog() for r in all_rules() if fast_math or r.phase != "fast_math"]
+    for r in all_rules():
+        if r.phase != "fast_math":
+            lines.append(r.egglog())
+        elif fast_math:  # they shrink the graph: run with the simplify rules
+            lines.append(r.egglog("simplify"))
     return "\n".join(lines)

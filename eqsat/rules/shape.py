@@ -25,6 +25,8 @@ RULES = ruleset("shape", [
     Rule("shape_i_of_input", "(ShapeI p x)", "s",
          "shape_i(f(x, y), i) = shape_i(x, i) when the shape analysis equates them",
          ("(= s (DimSrc e__))",), "ieee"),
+    Rule("dimshuffle_neg", "(Dimshuffle p (Neg x))", "(Neg (Dimshuffle p x))",
+         "dimshuffle(-x) = -dimshuffle(x)", (), "ieee"),
     *[Rule(f"mul_literal_alloc_{k}", f"(Mul {alloc(k)} (LitN c d n))",
            alloc(k).replace(" v ", " (Mul v (LitN c d n)) "),
            "alloc(v, s) * c = alloc(v * c, s) for a literal c", (f"(= (Rank e__) {k - 1})",),
@@ -36,6 +38,13 @@ RULES = ruleset("shape", [
     *[Rule(f"neg_alloc_{k}", f"(Neg {alloc(k)})", alloc(k).replace(" v ", " (Neg v) "),
            "−alloc(v, s) = alloc(−v, s)", (), "ieee")
       for k in (2, 3)],
+    *[Rule(f"mul_dimshuffle_alloc_{side}",
+           f"(Mul (Dimshuffle p {alloc(2)}) x)" if side == "left" else
+           f"(Mul x (Dimshuffle p {alloc(2)}))",
+           "(Mul (Dimshuffle p v) x)" if side == "left" else "(Mul x (Dimshuffle p v))",
+           "dimshuffle(alloc(v, n)) * x = dimshuffle(v) * x for a vector v (broadcast)",
+           (SAME_SHAPE.format("x"), "(= (Rank v) 1)"), "ieee")
+      for side in ("left", "right")],
     *[Rule(f"{op.lower()}_alloc_{side}_{k}",
            f"({op} {alloc(k)} x)" if side == "left" else f"({op} x {alloc(k)})",
            f"({op} v x)" if side == "left" else f"({op} x v)",

@@ -46,6 +46,7 @@ def _lines() -> list[str]:
         out.append(rule(f"(= e ({c} a b)) (NonNeg a) (NonNeg b)", "(NonNeg e)"))
     for c in _POS:
         out.append(rule(f"(= e ({c} a))", "(Pos e)"))
+    out.append(rule("(= e (Softmax p a))", "(Pos e)"))
     out.append(rule("(= e (LitN v d n)) (> v 0.0)", "(Pos e)"))
     for c in ["Mul", "TrueDiv"]:
         out.append(rule(f"(= e ({c} a b)) (Pos a) (Pos b)", "(Pos e)"))

@@ -53,9 +53,9 @@ def categorical_crossentropy(coding_dist: Any, true_dist: Any) -> Variable:
     if true_dist.ndim == coding_dist.ndim:
         return -T.sum(true_dist * T.log(coding_dist), axis=-1)
     if true_dist.ndim == coding_dist.ndim - 1 and true_dist.dtype[0] in "iu":
-        classes = T.arange(T.shape_i(coding_dist, coding_dist.ndim - 1))
-        one_hot = T.eq(T.dimshuffle(true_dist, (*range(true_dist.ndim), "x")), classes)
-        return -T.sum(T.cast(one_hot, coding_dist.dtype) * T.log(coding_dist), axis=-1)
+        n = T.shape_i(coding_dist, coding_dist.ndim - 1)
+        one_hot = apply("one_hot", [true_dist, n], dtype=coding_dist.dtype)
+        return -T.sum(one_hot * T.log(coding_dist), axis=-1)
     raise TypeError(
         f"categorical_crossentropy: true_dist must be one-hot rows like coding_dist "
         f"(ndim {coding_dist.ndim}) or integer labels (ndim {coding_dist.ndim - 1}); "

@@ -132,10 +132,18 @@ PARAMS = {
     "LogSoftmax": "(('axis', 0),)",
     "ShapeI": "(('i', 0),)",
     "Dimshuffle": "(('new_order', ('x',)),)",
+    "Sum": "(('axis', (0,)), ('keepdims', False))",
+    "OneHot": "(('dtype', '{dtype}'),)",
+}
+# Per-rule params strings where a rule needs another one than PARAMS gives.
+RULE_PARAMS: dict[str, dict[str, str]] = {
+    f"shape/mul_dimshuffle_alloc_{side}": {"p": "(('new_order', (0, 'x')),)"}
+    for side in ("left", "right")
 }
 
 # Rules whose term variables are not all float vectors: a variable maps to a shape (None: any
 # length) for a float input, or to ("shape_i", var, axis) / ("int", n) for an integer length,
+# or ("ints", values) for constant integer labels,
 # built from the other inputs so that the rule's shape conditions (`Shp`, `DimSrc`) hold.
 _ALLOC = {"v": (), "d1": ("shape_i", "x", 0)}
 INPUTS: dict[str, dict[str, Any]] = {
@@ -152,12 +160,27 @@ INPUTS: dict[str, dict[str, Any]] = {
        for op in ("mul", "truediv", "add", "sub") for side in ("left", "right")},
     **{f"shape/{op}_alloc_{side}_3": {**_ALLOC, "d2": ("shape_i", "x", 1), "x": (None, None)}
        for op in ("mul", "truediv", "add", "sub") for side in ("left", "right")},
+    "shape/dimshuffle_neg": {"x": ()},
+    **{f"shape/mul_dimshuffle_alloc_{side}": {"v": (1,), "d1": ("shape_i", "x", 0),
+                                              "x": (None, None)}
+       for side in ("left", "right")},
+    "reduce/sum_of_kept_sum_1": {"x": (None, None)},
+    "reduce/sum_of_kept_sum_01": {"x": (None, None)},
+    "reduce/sum_scalar_scale": {"c": ()},
+    **{f"reduce/sum_alloc_{dt}": {"v": (), "d": ("int", 3)} for dt in ("float32", "float64")},
+    "reduce/sum_scaled_one_hot": {"g": (None, 1), "l": ("ints", [0, 2, 1]), "n": ("int", 4)},
+    **{f"fast_math/{name}_{r}": {"x": ((), (None,), (None, None))[r]}
+       for name in ("sub_self", "mul_zero", "zero_mul", "div_self") for r in (0, 1, 2)},
 }  # fmt: skip
+# Rules that exist for one dtype only: they are instantiated in it whatever the test asks.
+RULE_DTYPE = {f"reduce/sum_alloc_{dt}": dt for dt in ("float32", "float64")}
 # Rank variables that only the right side (or a condition) fixes.
 RANKS: dict[str, dict[str, int]] = {"shape/dimshuffle_literal": {"m": 1}}
 # In sympy mode a literal is a fresh constant of at least this rank (default 1): the rank of
 # the tensor it meets, so that apply does not pad it into a new, anonymous constant.
-SYMPY_LITERAL_RANK: dict[str, int] = {"shape/mul_literal_alloc_3": 2}
+SYMPY_LITERAL_RANK: dict[str, int] = {
+    "shape/mul_literal_alloc_3": 2, "fast_math/mul_zero_2": 2, "fast_math/zero_mul_2": 2
+}  # fmt: skip
 POINT_LENGTH = 3  # each unknown axis, when a rule is evaluated one point at a time
 
 # linalg (eqsat/rules/linalg.py): matrices, vectors and rank-0 scalars; gemm/gemv params.
@@ -208,15 +231,16 @@ def make_inputs(rule: Rule, dtype: str = "float64") -> dict[str, Variable]:
     import eqsat.tensor as T
 
     spec = INPUTS.get(rule.qualname, {})
+    dtype = RULE_DTYPE.get(rule.qualname, dtype)
     out: dict[str, Variable] = {}
-    derived = {k: v for k, v in spec.items() if v and v[0] in ("shape_i", "int")}
+    derived = {k: v for k, v in spec.items() if v and v[0] in ("shape_i", "int", "ints")}
     for name, role in roles(rule).items():
         if role == "term" and name not in derived:
             out[name] = T.tensor(dtype, shape=spec.get(name, (None,)), name=name)
     for name, (kind, *args) in derived.items():
         if kind == "shape_i":
             out[name] = T.shape_i(out[args[0]], args[1])
-        else:
+        else:  # a constant: "int" a length, "ints" labels
             out[name] = constant(np.asarray(args[0], dtype="int64"))
     return out
 
@@ -256,7 +280,8 @@ def bindings_for(rule: Rule, dtype: str = "float64", mode: str = "numeric") -> d
             v = float(np.asarray(next(values), dtype=dtype if held is None else held))
             out[name] = sympy.Rational(v) if mode == "sympy" else v
         elif role == "params":
-            out[name] = PARAMS[params_ctor[name]]
+            text = RULE_PARAMS.get(rule.qualname, {}).get(name, PARAMS[params_ctor[name]])
+            out[name] = text.format(dtype=dtype)
     for name in nonzero_vars(rule):
         assert out[name] != 0, (rule.qualname, name)
     return out
@@ -291,6 +316,7 @@ def instantiate(
     mode: str = "numeric",
 ) -> Sides:
     """Both sides of `rule` as graphs over `inputs` (one Variable per term variable)."""
+    dtype = RULE_DTYPE.get(rule.qualname, dtype)
     env: dict[str, Any] = {**bindings_for(rule, dtype, mode), **inputs}
     exact: dict[Variable, Any] = {}
     declared: dict[int, int] = {}  # id of a sympy-mode literal -> the rank its pattern says
