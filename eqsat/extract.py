@@ -547,11 +547,11 @@ def _climb(g: _Numbered, choice: list[int], work: int) -> _Climber:
 
 
 def _inserted(g: _Numbered, fg: FrozenGraph, greedy: list[int]) -> list[int]:
-    """The graph as it came in, greedy's choice where a class has no inserted node. Made
-    acyclic: fg.original may hold, for a class that rules merged x * 1 into, the later
-    inserted node Mul(x, 1), a cycle. So in fg.original's order (first insertion: children
-    first), a class keeps its inserted node only if that node's children all come earlier,
-    else it takes its first node that does (x's own)."""
+    """The graph as it came in, greedy's choice where a class has no inserted node, and
+    acyclic whatever fg.original holds: in its order (first insertion, children first), a
+    class keeps its inserted node only if that node's children all come earlier, else takes
+    its first node that does. freeze records each class's earliest inserted node, which
+    passes; a later one (the earliest not found) may not: Mul(x, 1) merged into x's class."""
     out = list(greedy)
     placed: set[int] = set()
     for cls, node in fg.original.items():
