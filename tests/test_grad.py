@@ -279,6 +279,10 @@ CASES = [
     Case("log_softmax-axis0", "log_softmax", lambda x: T.nnet.log_softmax(x, axis=0),
          [Arg((3, 4))]),
     Case("log_softmax-vector", "log_softmax", T.nnet.log_softmax, [Arg((5,))]),
+    Case("logsumexp-all", "logsumexp", T.logsumexp, [Arg((3, 4))]),
+    Case("logsumexp-rows", "logsumexp", lambda x: T.logsumexp(x, axis=1), [Arg((3, 4))]),
+    Case("logsumexp-keepdims", "logsumexp", lambda x: T.logsumexp(x, axis=0, keepdims=True),
+         [Arg((3, 4))]),
     # make_vector of float scalars (T.stack builds concatenate; make_vector comes from the table)
     Case("make_vector", "make_vector",
          lambda a, b: apply("make_vector", [a, b, a * b, a], dtype="float64"),

@@ -108,6 +108,7 @@ sum = _reduction("sum")  # noqa: A001
 prod = _reduction("prod")
 max = _reduction("max")  # noqa: A001
 min = _reduction("min")  # noqa: A001
+logsumexp = _reduction("logsumexp")  # log(sum(exp(x))) without overflow, as PyTensor's
 
 
 def _arg_reduction(op: str):
