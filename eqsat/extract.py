@@ -91,31 +91,31 @@ class CostModel:
         if node.ctor in ("Leaf", "LitN"):
             return 0.0
         cost = op_cost(_op_name(node), self.size(cls), [self.size(c) for c in node.children])
-        return cost + CANCELLATION * self.size(cls) * self._cancels(node)
+        return cost + CANCELLATION * self._unstable(cls, node)
 
-    def _cancels(self, node: ENode) -> bool:
-        """Forms that lose digits where a stable twin in the same class (made by a stability
-        rule) does not: 1 - sigmoid(x) cancels for x > ~20 (sigmoid(-x) is exact); log of a
-        softmax or sigmoid that underflowed is -inf (log_softmax, -softplus(-x) are finite);
-        dividing by one is 0/0.
-        The stable form is dearer in flops once the inner value is computed anyway (a
-        gradient shares it), so the unstable one carries a price."""
+    def _unstable(self, cls: Any, node: ENode) -> float:
+        """How many elements a form puts at risk where a stable twin in the same class (made
+        by a stability rule) would not: 1 - sigmoid(x) cancels for x > ~20 (sigmoid(-x) is
+        exact); log of a softmax or sigmoid that underflowed is -inf (log_softmax,
+        -softplus(-x) are finite); dividing by one is 0/0; log of, or dividing by, a sum of
+        exponentials overflows (logsumexp does not: all of x is at risk, not just the sum).
+        The stable form is dearer in flops once the inner value is computed anyway (a gradient
+        shares it), so the unstable one carries a price per element at risk."""
         kids = [self.fg.classes[c] for c in node.children]
         if node.ctor == "Sub":
             one, s = kids
-            return any(n.ctor == "LitN" and n.args[0] == 1.0 for n in one) and any(
+            if any(n.ctor == "LitN" and n.args[0] == 1.0 for n in one) and any(
                 n.ctor == "Sigmoid" for n in s
-            )
-        if node.ctor == "Log":
-            return any(
-                n.ctor in ("Softmax", "Sigmoid")
-                or n.ctor == "Sum"
-                and any(m.ctor == "Exp" for m in self.fg.classes[n.children[0]])
-                for n in kids[0]
-            )  # log(sum(exp(x))) overflows where logsumexp(x) does not
-        if node.ctor == "TrueDiv":  # 0/0 once the divisor underflows (a VJP's a/s * s)
-            return any(n.ctor in ("Sigmoid", "Softmax", "Exp") for n in kids[1])
-        return False
+            ):
+                return self.size(cls)
+        elif node.ctor in ("Log", "TrueDiv"):
+            risky = ("Softmax", "Sigmoid") if node.ctor == "Log" else ("Softmax", "Sigmoid", "Exp")
+            for n in kids[-1]:
+                if n.ctor in risky:
+                    return self.size(cls)
+                if n.ctor == "Sum" and any(m.ctor == "Exp" for m in self.fg.classes[n.children[0]]):
+                    return self.size(n.children[0])
+        return 0.0
 
 
 def _derived_shapes(fg: FrozenGraph, passes: int = 8) -> dict[Any, tuple[float, ...]]:

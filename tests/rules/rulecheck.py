@@ -161,6 +161,7 @@ INPUTS: dict[str, dict[str, Any]] = {
     **{f"shape/{op}_alloc_{side}_3": {**_ALLOC, "d2": ("shape_i", "x", 1), "x": (None, None)}
        for op in ("mul", "truediv", "add", "sub") for side in ("left", "right")},
     "shape/dimshuffle_neg": {"x": ()},
+    "stability/logsumexp_grad": {"g": ()},
     **{f"shape/mul_dimshuffle_alloc_{side}": {"v": (1,), "d1": ("shape_i", "x", 0),
                                               "x": (None, None)}
        for side in ("left", "right")},

@@ -243,6 +243,12 @@ EXTREMES = {
         {"x": [1000.0, -1000.0, 0.0, 999.0]},
         [1000.0 + math.log1p(math.exp(-1.0) + math.exp(-1000.0) + math.exp(-2000.0))],
     ),
+    # g / sum(exp(x)) * exp(x) = g * softmax(x); each point fills x (3 entries) with one
+    # value, so softmax is 1/3 everywhere; exp(1000) overflows on the left
+    "stability/logsumexp_grad": (
+        {"g": [2.0, 1.0], "x": [1000.0, 0.0]},
+        [2 / 3] * 3 + [1 / 3] * 3,
+    ),
     # log_softmax(x) = x - max - log(sum(exp(x - max)))
     "stability/log_softmax": (
         {"x": [1000.0, 0.0, -1000.0]},
