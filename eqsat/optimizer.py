@@ -91,7 +91,6 @@ class _Saturator:
         self.tg, self.limits, self.record = tg, limits, record
         self.start = time.perf_counter()
         self.iterations = 0
-        self.expanded = False
 
     def step(self, phase: str, schedule: str) -> bool:
         """One iteration; False when it changed nothing or a bound says stop."""
@@ -121,13 +120,10 @@ class _Saturator:
         return self.record.stopped_by != "saturated"
 
     def _schedule(self, ruleset: str) -> str:
-        # One iteration per call. Before any expansion the simplify rules only shrink or
-        # canonicalize, so they run plain (the back-off scheduler costs ~5x per iteration with
-        # ~150 rules on egglog 13.2). Everything after an expand step runs under back-off: a
-        # rule matching more than match_limit times sits the iteration out, so factoring over
-        # commuted forms cannot explode in one step (it did, plainly: 5k -> 620k e-nodes).
-        if ruleset == "simplify" and not self.expanded:
-            return "(saturate (run types)) (run simplify)"
+        # One iteration per call, under the back-off scheduler: a rule matching more than
+        # match_limit times sits the iteration out, so no single step can explode. Plain
+        # iterations are ~5x cheaper with ~150 rules on egglog 13.2, but one plain simplify step
+        # grew 5k -> 620k e-nodes on a random graph, and egglog cannot stop inside a step.
         return (
             f"(let-scheduler bo (back-off :match-limit {self.limits.match_limit})) "
             f"(saturate (run types)) (run-with bo {ruleset})"
@@ -151,7 +147,6 @@ class _Saturator:
     def run(self) -> None:
         done = self.simplify()
         for _ in range(self.limits.expand_rounds):
-            self.expanded = True
             if self.bounded or not self.step("expand", self._schedule("expand")):
                 break
             done = self.simplify()
