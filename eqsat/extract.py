@@ -16,7 +16,7 @@ from typing import Any
 
 from eqsat.graph import Type, Variable, toposort
 from eqsat.ops import OPS
-from eqsat.terms import CTOR_TO_OP, ENode, FrozenGraph, op_of
+from eqsat.terms import ENode, FrozenGraph, op_name, op_of
 
 NOMINAL_DIM = 1000  # a dimension unknown at compile time is priced as this long
 MEMORY = 2.0  # cost of writing and reading back one materialized element
@@ -90,7 +90,8 @@ class CostModel:
     def node_cost(self, cls: Any, node: ENode) -> float:
         if node.ctor in ("Leaf", "LitN"):
             return 0.0
-        cost = op_cost(_op_name(node), self.size(cls), [self.size(c) for c in node.children])
+        op = op_name(node.ctor)
+        cost = op_cost(op, self.size(cls), [self.size(c) for c in node.children])
         return cost + CANCELLATION * self._unstable(cls, node)
 
     def _unstable(self, cls: Any, node: ENode) -> float:
@@ -145,7 +146,7 @@ def _derived_shapes(fg: FrozenGraph, passes: int = 8) -> dict[Any, tuple[float, 
 def _node_shape(node: ENode, shapes: dict) -> tuple | None:
     if node.ctor == "LitN":
         return (1,) * node.args[2]
-    op = CTOR_TO_OP.get(node.ctor.split("_")[0] if "_" in node.ctor else node.ctor)
+    op = op_name(node.ctor)
     if op is None:
         return None
     blas = op in ("gemm", "gemv")
@@ -171,18 +172,6 @@ def _node_shape(node: ENode, shapes: dict) -> tuple | None:
         b = kids[1][::-1] if params.get("trans_b") else kids[1]
         return a[:-1] + b[1:] if a and b else None
     return None
-
-
-_OP_NAMES: dict[str, str] = {}
-
-
-def _op_name(node: ENode) -> str:
-    """op_of's op name, cached by constructor: op_of also parses the params, which costs no
-    more than the name needs and takes most of the time of pricing a node."""
-    op = _OP_NAMES.get(node.ctor)
-    if op is None:
-        op = _OP_NAMES[node.ctor] = op_of(node)[0]
-    return op
 
 
 def op_cost(op: str, out: float, inputs: list[float]) -> float:

@@ -312,10 +312,14 @@ def freeze(tg: TermGraph) -> FrozenGraph:
     return FrozenGraph(classes, types, [roots_by_n[k] for k in tg.roots], original)
 
 
+def op_name(ctor_name: str) -> str | None:
+    """The eqsat op of a constructor (`Alloc_3` is variadic alloc), None for Leaf and LitN."""
+    return CTOR_TO_OP.get(ctor_name.split("_")[0])
+
+
 def op_of(node: ENode) -> tuple[str, dict]:
     """The eqsat op name and params of an e-node (not Leaf/LitN)."""
-    name = node.ctor.split("_")[0] if "_" in node.ctor else node.ctor
-    op = CTOR_TO_OP[name]
+    op = CTOR_TO_OP[node.ctor.split("_")[0]]
     params = dict(ast.literal_eval(node.args[0])) if _has_params(op) else {}
     return op, params
 

@@ -3,7 +3,7 @@
 `parse` reads an egglog pattern into nested lists; `roles` says what each pattern variable
 stands for (a term, a literal's value, dtype or rank, an op's params string); `instantiate`
 builds the graph of one side with the pattern variables bound. Constructors become ops through
-`eqsat.terms.CTOR_TO_OP` and `eqsat.ops.apply`; `(LitN v d n)` becomes a constant of value v,
+`eqsat.terms.op_name` and `eqsat.ops.apply`; `(LitN v d n)` becomes a constant of value v,
 dtype d and rank n; egglog primitive arithmetic (`(/ 1.0 v)`, `(max n m)`) is evaluated here.
 
 In "sympy" mode each literal is a fresh constant whose exact (rational) value is recorded in
@@ -24,7 +24,7 @@ import sympy
 from eqsat.graph import Constant, Variable
 from eqsat.ops import OPS, apply, constant
 from eqsat.rules import Rule
-from eqsat.terms import _PARAM_OPS, CTOR_TO_OP
+from eqsat.terms import _PARAM_OPS, op_name
 
 TOKEN = re.compile(r'\s*(?:(\()|(\))|"([^"]*)"|([^\s()"]+))')
 
@@ -79,12 +79,6 @@ PRIMITIVES = {
 LIT_ROLES = ("value", "dtype", "rank")
 
 
-def _op_name(head: str) -> str | None:
-    """The eqsat op of a constructor (`Alloc_3` is variadic alloc), or None."""
-    name = head.split("_")[0] if "_" in head else head
-    return CTOR_TO_OP.get(name)
-
-
 def roles(rule: Rule) -> dict[str, str]:
     """Pattern variable -> "term" | "value" | "dtype" | "rank" | "params", in order of first
     appearance (left side first)."""
@@ -100,7 +94,7 @@ def roles(rule: Rule) -> dict[str, str]:
                 for a in args:
                     walk(a, "value")
             else:
-                op = _op_name(head)
+                op = op_name(head)
                 if op is None:
                     raise ValueError(f"unknown constructor {head!r}")
                 if op in _PARAM_OPS:
@@ -302,7 +296,7 @@ def _literal_dtypes(e: Any) -> dict[str, str | None]:
 def _params_ctors(e: Any) -> dict[str, str]:
     out: dict[str, str] = {}
     if isinstance(e, list):
-        op = _op_name(e[0]) if e[0] not in ("LitN", *PRIMITIVES) else None
+        op = op_name(e[0]) if e[0] not in ("LitN", *PRIMITIVES) else None
         if op in _PARAM_OPS and type(e[1]) is str:
             out[e[1]] = e[0]
         for a in e[1:]:
@@ -354,7 +348,7 @@ def instantiate(
             return lit(*args)
         if head in PRIMITIVES:
             return PRIMITIVES[head](*args)
-        op = _op_name(head)
+        op = op_name(head)
         params: dict[str, Any] = {}
         if op in _PARAM_OPS:
             params = dict(ast.literal_eval(args[0]))
