@@ -181,37 +181,37 @@ def insertion_program(
             add(var, f"(Leaf {len(leaves)})", ("Leaf", (len(leaves),), ()))
             leaves.append(var)
 
+    shape_reads = []
     for node in toposort(outputs):
         for i in node.inputs:
             if id(i) not in index:
                 leaf(i)
         children = [index[id(i)] for i in node.inputs]
         add(node.out, *_node_term(node, children, arities))
+        if node.op == "shape_i":
+            shape_reads.append(node)
     for out in outputs:
         if id(out) not in index:
             leaf(out)
-    if shapes is not None:
-        lines += _dim_sources(outputs, shapes, index)
+    if shapes is not None:  # after every leaf is in: a source may be inserted late
+        lines += _dim_sources(shape_reads, shapes, index)
     return "\n".join(lines), leaves, [index[id(o)] for o in outputs], arities, inserted
 
 
-def _dim_sources(outputs: Sequence[Variable], shapes: Shapes, index: dict[int, int]) -> list[str]:
+def _dim_sources(shape_reads: list[Apply], shapes: Shapes, index: dict[int, int]) -> list[str]:
     """`(DimSrc t)` for each `shape_i` term t whose length the shape analysis reads off a leaf
     or knows statically, for the rule shape/shape_i_of_input."""
     lines = []
-    for node in toposort(outputs):
-        if node.op != "shape_i":
-            continue
-        x, axis = node.inputs[0], node.p["i"]
-        src = shapes.source(x, axis)
+    for node in shape_reads:
+        x = node.inputs[0]
+        src = shapes.source(x, node.p["i"])
         if src is None or (not isinstance(src, int) and src[0] is x):
             continue
         if isinstance(src, int):
             term = f'(LitN {_f64(src)} "{node.out.dtype}" 0)'
         else:
-            term = f'(ShapeI "{node.params!r}" (N {index[id(src[0])]}))'.replace(
-                f"('i', {axis})", f"('i', {src[1]})"
-            )
+            leaf, axis = src
+            term = f'(ShapeI "{(("i", axis),)!r}" (N {index[id(leaf)]}))'
         lines.append(f"(set (DimSrc (N {index[id(node.out)]})) {term})")
     return lines
 
