@@ -194,18 +194,18 @@ def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
     t0 = time.perf_counter()
     with to_egraph(outputs, program(fast), shapes.infer(outputs)) as tg:
         t1 = time.perf_counter()
-        sizes = _leaf_sizes(tg.leaves)
-        record.cost_before = graph_cost(outputs, {id(tg.leaves[k]): n for k, n in sizes.items()})
         _Saturator(tg, limits, record).run()
         t2 = time.perf_counter()
         fg = freeze(tg)
     record.eclasses, record.enodes = len(fg.classes), fg.n_nodes
+    sizes = _leaf_sizes(tg.leaves)
     model = CostModel(fg, _class_hints(fg, sizes))
     # The input graph priced by the same model as the result (its unstable forms included),
     # when the inserted nodes still form an acyclic choice; else by the plain graph cost.
-    same_model = dag_cost(fg, fg.original, model.node_cost)
-    if math.isfinite(same_model):
-        record.cost_before = same_model
+    record.cost_before = dag_cost(fg, fg.original, model.node_cost)
+    if not math.isfinite(record.cost_before):
+        hints = {id(tg.leaves[k]): n for k, n in sizes.items()}
+        record.cost_before = graph_cost(outputs, hints)
     choice, record.cost_after = extract(fg, model)
     new = build(fg, choice, tg.leaves)
     record.times = {"insert": t1 - t0, "saturate": t2 - t1, "extract": time.perf_counter() - t2}

@@ -310,21 +310,26 @@ class Function:
         return outs[0] if self.single else outs
 
     def _check_shapes(self, roots: dict[int, np.ndarray]) -> None:
-        labels = {id(item.variable): self._what(n) for n, item in enumerate(self.ins)}
         for group in self.shape_checks:
-            sizes = [
-                (f"{labels.get(id(v), f'shared variable {v.name or v!r}')} of shape "
-                 f"{roots[id(v)].shape} has length {roots[id(v)].shape[axis]} on axis {axis}",
-                 roots[id(v)].shape[axis])
-                for v, axis in (m for m in group if not isinstance(m, int))
-            ]  # fmt: skip
-            sizes += [(f"the graph's static length is {m}", m) for m in group if isinstance(m, int)]
-            if len({n for _, n in sizes}) > 1:
-                listed = "; ".join(what for what, _ in sizes)
-                raise ValueError(
-                    f"shape mismatch: these lengths must be equal (the graph combines them "
-                    f"without broadcasting): {listed}"
-                )
+            lengths = {m if isinstance(m, int) else roots[id(m[0])].shape[m[1]] for m in group}
+            if len(lengths) > 1:
+                self._shape_mismatch(group, roots)
+
+    def _shape_mismatch(self, group: list, roots: dict[int, np.ndarray]) -> None:
+        labels = {id(item.variable): self._what(n) for n, item in enumerate(self.ins)}
+        listed = []
+        for m in group:
+            if isinstance(m, int):
+                listed.append(f"the graph's static length is {m}")
+                continue
+            v, axis = m
+            shape = roots[id(v)].shape
+            what = labels.get(id(v), f"shared variable {v.name or v!r}")
+            listed.append(f"{what} of shape {shape} has length {shape[axis]} on axis {axis}")
+        raise ValueError(
+            "shape mismatch: these lengths must be equal (the graph combines them without "
+            f"broadcasting): {'; '.join(listed)}"
+        )
 
 
 def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:
