@@ -124,6 +124,13 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
         s.opaque.add(d)
         return d if size is None else _static(s, d, size)
 
+    def length(v: Variable, static: int | None) -> Dim:
+        """The dim a scalar graph value gives as a length (alloc's sizes, one_hot's n)."""
+        if id(v) in s.scalars:
+            return s.scalars[id(v)]
+        d = _const_dim(s, v)
+        return d if d is not None else opaque(static)
+
     for node in toposort(outputs):
         ins = [dims_of(i) for i in node.inputs]
         kind, p, out = OPS[node.op].kind, node.p, node.out
@@ -155,18 +162,14 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
             s.scalars[id(out)] = ins[0][p["i"]]
         elif node.op == "alloc":
             value, *sizes = node.inputs
-            dims = [s.scalars.get(id(d), _const_dim(s, d)) for d in sizes]
-            static = out.type.shape
-            dims = [d if d is not None else opaque(n) for d, n in zip(dims, static, strict=True)]
+            dims = [length(d, n) for d, n in zip(sizes, out.type.shape, strict=True)]
             lead = len(dims) - value.ndim
             for d, vd, vs in zip(dims[lead:], ins[0], value.type.shape, strict=True):
                 if vs != 1:
                     s.uf.union(d, vd)
             s.dims[id(out)] = tuple(dims)
         elif node.op == "one_hot":
-            n = node.inputs[1]
-            d = s.scalars.get(id(n), _const_dim(s, n))
-            s.dims[id(out)] = (*ins[0], d if d is not None else opaque(out.type.shape[-1]))
+            s.dims[id(out)] = (*ins[0], length(node.inputs[1], out.type.shape[-1]))
         elif node.op in ("softmax", "log_softmax"):
             s.dims[id(out)] = ins[0]
         else:
