@@ -55,12 +55,12 @@ def _softmax(x, axis):
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def _log_softmax(x, axis):
-    return x - _ew(sympy.log)(np.sum(_ew(sympy.exp)(x), axis=axis, keepdims=True))
-
-
 def _logsumexp(x, axis, keepdims):
     return _ew(sympy.log)(np.sum(_ew(sympy.exp)(x), axis=axis, keepdims=keepdims))
+
+
+def _log_softmax(x, axis):
+    return x - _logsumexp(x, axis, keepdims=True)
 
 
 def _ew(fn: Callable, nin: int = 1) -> Callable:
