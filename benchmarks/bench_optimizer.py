@@ -6,7 +6,8 @@ For the Theano tutorial's logistic regression (N=400, feats=784; outputs [predic
 updates on w and b) and a 2-layer MLP (batch 256, 784 -> 512 -> 10, tanh, softmax
 cross-entropy with integer labels, SGD updates on W1, b1, W2, b2), it prints ops and estimated
 cost before and after, the e-graph's size, why saturation stopped, and the median over the runs
-of the optimizer's phases (f.optimization.times) and of the wall-clock time of eqsat.function.
+of the optimizer's phases (f.optimization.times; "total" is the optimizer's, insert to extract)
+and of the wall-clock time of eqsat.function.
 It also runs one training step with and without the optimizer and reports how many of its
 values (outputs and updated parameters) are not finite each way, and whether they agree where
 both are finite.
@@ -70,14 +71,17 @@ def mlp(rng: np.random.Generator):
     return build, data
 
 
+PHASES = ("insert", "saturate", "freeze", "pop", "extract", "total")  # f.optimization.times
+
+
 def measure(build, data, runs: int) -> dict:
-    times: dict[str, list[float]] = {"insert": [], "saturate": [], "extract": [], "total": []}
+    times: dict[str, list[float]] = {p: [] for p in (*PHASES, "function")}
     for _ in range(runs):
         inputs, outputs, updates, _ = build()
         t = time.perf_counter()
         f = theano.function(inputs, outputs, updates=updates)
-        times["total"].append(time.perf_counter() - t)
-        for phase in ("insert", "saturate", "extract"):
+        times["function"].append(time.perf_counter() - t)
+        for phase in PHASES:
             times[phase].append(f.optimization.times.get(phase, float("nan")))
     record = f.optimization
 
@@ -125,7 +129,7 @@ def main() -> None:
         ("rules fired", lambda r: str(sum(r["record"].rules_fired.values()))),
         *[
             (f"{phase} s (median)", lambda r, p=phase: f"{r['median'][p]:.3f}")
-            for phase in ("insert", "saturate", "extract", "total")
+            for phase in (*PHASES, "function")
         ],
         ("non-finite in a step: opt / none", lambda r: "{} / {}".format(*r["nonfinite"])),
         ("step = optimizer=None where finite", lambda r: "yes" if r["agree"] else "NO"),

@@ -2,7 +2,8 @@
 
 Phases: "simplify" (shrinking and canonicalizing rules) runs until saturated; then rounds of
 "expand" (commutativity, associativity, distribution) under egglog's back-off scheduler, each
-followed by another simplify. Every step is one egglog iteration, so the bounds are checked
+followed by another simplify. Every step is one egglog iteration (simplify rules that build at
+most one e-node per match run plainly in it, the others under back-off), so the bounds are checked
 between iterations: an iteration limit, an e-node limit and a wall-clock limit. Whatever
 happens, the user gets a correct function: any failure (egglog panics included) falls back to
 the unoptimized graph with a warning, and the record says why.
@@ -121,12 +122,14 @@ class _Saturator:
 
     def _schedule(self, ruleset: str) -> str:
         # One iteration per call, under the back-off scheduler: a rule matching more than
-        # match_limit times sits the iteration out, so no single step can explode. Plain
-        # iterations are ~5x cheaper with ~150 rules on egglog 13.2, but one plain simplify step
-        # grew 5k -> 620k e-nodes on a random graph, and egglog cannot stop inside a step.
+        # match_limit times sits the iteration out, so no single step can explode (a plain
+        # simplify step once grew 5k -> 620k e-nodes on a random graph, and egglog cannot stop
+        # inside a step). Simplify rules that build at most one e-node per match ("local") run
+        # plainly alongside: back-off costs ten times a plain iteration per rule.
+        local = "(run local)" if ruleset == "simplify" else ""
         return (
             f"(let-scheduler bo (back-off :match-limit {self.limits.match_limit})) "
-            f"(saturate (run types)) (run-with bo {ruleset})"
+            f"(saturate (run types)) {local} (run-with bo {ruleset})"
         )
 
     def simplify(self) -> bool:
@@ -197,6 +200,8 @@ def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
         _Saturator(tg, limits, record).run()
         t2 = time.perf_counter()
         fg = freeze(tg)
+        t3 = time.perf_counter()
+    t4 = time.perf_counter()  # leaving pops this graph off the shared e-graph
     record.eclasses, record.enodes = len(fg.classes), fg.n_nodes
     sizes = _leaf_sizes(tg.leaves)
     model = CostModel(fg, _class_hints(fg, sizes))
@@ -208,7 +213,11 @@ def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
         record.cost_before = graph_cost(outputs, hints)
     choice, record.cost_after = extract(fg, model)
     new = build(fg, choice, tg.leaves)
-    record.times = {"insert": t1 - t0, "saturate": t2 - t1, "extract": time.perf_counter() - t2}
+    t5 = time.perf_counter()
+    record.times = {
+        "insert": t1 - t0, "saturate": t2 - t1, "freeze": t3 - t2, "pop": t4 - t3,
+        "extract": t5 - t4, "total": t5 - t0,
+    }  # fmt: skip
     for old, out in zip(outputs, new, strict=True):
         if not _fits(out, old):
             raise TypeError(f"extracted output has type {out.type!r}, expected {old.type!r}")
