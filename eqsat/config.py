@@ -7,7 +7,7 @@ import os
 import numpy as np
 
 _FLOAT_DTYPES = ("float32", "float64")
-_MODES = ("py",)
+_MODES = ("py", "c")
 
 
 class _Config:
@@ -55,7 +55,7 @@ def check_mode(mode: str) -> str:
     """Return `mode` if eqsat can run it, else raise a ValueError listing what it can."""
     if mode in _MODES:
         return mode
-    if mode in ("c", "cuda"):
+    if mode == "cuda":
         raise NotImplementedError(
             f"mode={mode!r} is not built yet; the NumPy reference backend mode='py' is available"
         )

@@ -27,6 +27,7 @@ from eqsat.graph import (
 )
 from eqsat.ops import as_variable
 from eqsat.optimizer import optimize
+from eqsat.runtime.compiled import CThunk
 from eqsat.runtime.convert import coerce_variable, convert_value
 from eqsat.runtime.interp import PyThunk
 from eqsat.runtime.shared import SharedVariable
@@ -197,7 +198,8 @@ class Function:
 
     def _build(self, fgraph: FunctionGraph) -> None:
         self.maker = _Maker(fgraph, self.mode)
-        self.thunk = PyThunk(fgraph.outputs + [v for _, v in fgraph.updates])
+        targets = fgraph.outputs + [v for _, v in fgraph.updates]
+        self.thunk = CThunk(targets) if self.mode == "c" else PyThunk(targets)
 
     def __getstate__(self) -> dict:
         # Graph + options; the backend is rebuilt on load (deep graphs must not recurse).

@@ -345,10 +345,10 @@ def test_input_used_only_by_an_update_is_used(mode):
 
 
 # --------------------------------------------------------------------------- modes
-def test_c_mode_is_not_built_yet():
+def test_cuda_mode_is_not_built_yet():
     x = T.dscalar("x")
     with pytest.raises(NotImplementedError, match="py"):
-        theano.function([x], x + 1, mode="c")
+        theano.function([x], x + 1, mode="cuda")
 
 
 def test_unknown_mode():

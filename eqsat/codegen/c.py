@@ -1,0 +1,346 @@
+"""Render a kernel plan's fused loops as C functions, all of one function in one source.
+
+Each kernel is `int kN(char *p0, ..., char *pK, const int64_t *m)`: the data pointers of its
+array operands (inputs, then outputs) and `m`, the iteration shape followed by each operand's
+shape and byte strides. It returns 0, or 1 + the index of an input whose shape does not fit the
+iteration space (the caller raises). Broadcasting is by zero strides: an axis the type declares
+broadcastable is never stepped along. When every operand is contiguous (or a scalar) the loop is
+one flat loop the compiler vectorizes; past `PARALLEL` elements, OpenMP splits the outer loop
+across cores. Reductions over all axes keep one partial per thread, summed in thread order so
+the result does not depend on timing; others give each output element to one thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from eqsat.codegen.c_ops import (
+    C_TYPES,
+    EXPR,
+    PRELUDE,
+    REDUCE,
+    accumulator,
+    cast,
+    identity,
+    literal,
+)
+from eqsat.codegen.plan import REDUCTIONS, Kernel
+from eqsat.graph import Apply, Constant, Variable
+
+PARALLEL = 1 << 15  # elements: below this, starting threads costs more than it saves
+MAX_THREADS = 256
+
+
+def fusable(node: Apply) -> bool:
+    """Whether a C kernel can compute `node`."""
+    dtypes = [i.dtype for i in node.inputs] + [node.out.dtype]
+    if any(d not in C_TYPES for d in dtypes):
+        return False
+    if node.op in REDUCTIONS:
+        return True
+    row = EXPR.get(node.op)
+    return row is not None and node.out.dtype in row[1]
+
+
+def inlined(v: Variable) -> bool:
+    """Constants of one element become C literals rather than operands."""
+    return isinstance(v, Constant) and v.data.size == 1 and v.dtype in C_TYPES
+
+
+@dataclass
+class Rendered:
+    """What the runtime needs to call one kernel."""
+
+    kernel: Kernel
+    source: str
+    declaration: str
+    inputs: list[Variable]  # array operands read, in pointer order
+    shape_from: list[tuple[int, int] | None]  # per iteration axis: (input, axis) giving its length
+
+    def output_shape(self, out: Variable, shape: tuple[int, ...]) -> tuple[int, ...]:
+        red = self.kernel.reduce
+        if red is None or out is not red.out:
+            return shape
+        axes, keep = red.p["axis"], red.p["keepdims"]
+        if keep:
+            return tuple(1 if d in axes else n for d, n in enumerate(shape))
+        return tuple(n for d, n in enumerate(shape) if d not in axes)
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.depth = 1
+
+    def __call__(self, line: str) -> None:
+        self.lines.append("    " * self.depth + line)
+
+    def open(self, line: str) -> None:
+        self(line + " {")
+        self.depth += 1
+
+    def close(self, n: int = 1) -> None:
+        for _ in range(n):
+            self.depth -= 1
+            self("}")
+
+
+def render(kernel: Kernel) -> Rendered:
+    """The C function of one kernel."""
+    arrays = [v for v in kernel.inputs if not inlined(v)]
+    operands = arrays + kernel.outputs
+    nd = kernel.ndim
+    assert all(v.ndim == nd for v in arrays), kernel
+    ranks = [v.ndim for v in operands]
+    offsets, at = [], nd
+    for r in ranks:
+        offsets.append(at)
+        at += 2 * r
+    params = ", ".join(f"char *p{k}" for k in range(len(operands)))
+    w = _Writer()
+    w(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd)) or 'n_ = 0'};")
+    w("(void)m;")
+    for k, v in enumerate(arrays):  # inputs must fit the iteration space
+        for d, bc in enumerate(v.type.broadcastable):
+            want = "1" if bc else f"n{d}"
+            w(f"if (m[{offsets[k] + d}] != {want}) return {k + 1};")
+    for k, v in enumerate(operands):
+        for d in range(v.ndim):
+            if k < len(arrays) and v.type.broadcastable[d]:
+                continue
+            w(f"const int64_t s{k}_{d} = m[{offsets[k] + v.ndim + d}];")
+    total = " * ".join(f"n{d}" for d in range(nd)) or "1"
+    w(f"const int64_t total = {total};")
+    w("if (total == 0) { " + _empty_fill(kernel, arrays) + "return 0; }")
+    _loops(w, kernel, arrays)
+    w("return 0;")
+    signature = f"int {kernel.name}({params}{', ' if params else ''}const int64_t *m)"
+    source = signature + " {\n" + "\n".join(w.lines) + "\n}\n"
+    shape_from = []
+    for d in range(nd):
+        src = next((k for k, v in enumerate(arrays) if not v.type.broadcastable[d]), None)
+        shape_from.append(None if src is None else (src, d))
+    return Rendered(kernel, source, signature + ";", arrays, shape_from)
+
+
+def _empty_fill(kernel: Kernel, arrays: list[Variable]) -> str:
+    """An empty iteration space still gives a reduction's identity to each output element."""
+    red = kernel.reduce
+    if red is None:
+        return ""
+    k = len(arrays) + kernel.outputs.index(red.out)
+    t = C_TYPES[red.out.dtype]
+    n_out = _output_size(kernel, red)
+    return (
+        f"for (int64_t j = 0; j < {n_out}; j++) "
+        f"(({t}*)p{k})[j] = {identity(red.op, red.out.dtype)}; "
+    )
+
+
+def _output_size(kernel: Kernel, red: Apply) -> str:
+    kept = [d for d in range(kernel.ndim) if d not in red.p["axis"]]
+    return " * ".join(f"n{d}" for d in kept) or "1"
+
+
+def _body(w: _Writer, kernel: Kernel, arrays: list[Variable], load) -> dict[int, str]:
+    """Emit the elementwise nodes; returns the C name of every value in the loop body."""
+    names: dict[int, str] = {}
+    for v in kernel.inputs:
+        if inlined(v):
+            names[id(v)] = literal(v.data.reshape(()).item(), v.dtype)
+    for k, v in enumerate(arrays):
+        t = C_TYPES[v.dtype]
+        w(f"const {t} a{k} = {load(k, v)};")
+        names[id(v)] = f"a{k}"
+    for j, node in enumerate(kernel.nodes):
+        if node.op in REDUCTIONS:
+            continue
+        row, _ = EXPR[node.op]
+        args = [names[id(i)] for i in node.inputs]
+        expr = row(node.out.dtype, [i.dtype for i in node.inputs], args)
+        w(f"const {C_TYPES[node.out.dtype]} v{j} = {expr};")
+        names[id(node.out)] = f"v{j}"
+    return names
+
+
+def _store(w: _Writer, kernel: Kernel, arrays: list[Variable], names: dict, index) -> None:
+    red = kernel.reduce
+    for j, out in enumerate(kernel.outputs):
+        if red is not None and out is red.out:
+            continue
+        k = len(arrays) + j
+        w(f"*({C_TYPES[out.dtype]}*)(p{k} + {index(k, out)}) = {names[id(out)]};")
+
+
+def _loops(w: _Writer, kernel: Kernel, arrays: list[Variable]) -> None:
+    nd, red = kernel.ndim, kernel.reduce
+    full = red is not None and nd > 0 and set(red.p["axis"]) == set(range(nd))
+    flat_ok = all(all(v.type.broadcastable) or v.type.broadcastable == kernel.broadcastable
+                  for v in arrays) and (red is None or full)  # fmt: skip
+    if flat_ok and nd > 0:
+        contiguous = _contiguous_test(kernel, arrays)
+        w.open(f"if ({contiguous})")
+        _flat(w, kernel, arrays)
+        w("return 0;")
+        w.close()
+    _nested(w, kernel, arrays, full)
+
+
+def _contiguous_test(kernel: Kernel, arrays: list[Variable]) -> str:
+    """C condition: every non-scalar input is C-contiguous (outputs are allocated so)."""
+    tests = ["1"]
+    for k, v in enumerate(arrays):
+        if all(v.type.broadcastable):
+            continue
+        step = str(np.dtype(v.dtype).itemsize)
+        for d in reversed(range(v.ndim)):
+            if not v.type.broadcastable[d]:  # (a broadcastable axis has length 1)
+                tests.append(f"(n{d} == 1 || s{k}_{d} == {step})")
+                step = f"{step} * n{d}"
+    return " && ".join(tests)
+
+
+def _flat(w: _Writer, kernel: Kernel, arrays: list[Variable]) -> None:
+    red = kernel.reduce
+
+    def load(k: int, v: Variable) -> str:
+        i = "0" if all(v.type.broadcastable) else "i"
+        return f"((const {C_TYPES[v.dtype]}*)p{k})[{i}]"
+
+    def index(k: int, out: Variable) -> str:
+        return f"i * {np.dtype(out.dtype).itemsize}"
+
+    if red is None:
+        w(f"#pragma omp parallel for simd if (total >= {PARALLEL}) schedule(static)")
+        w.open("for (int64_t i = 0; i < total; i++)")
+        names = _body(w, kernel, arrays, load)
+        _store(w, kernel, arrays, names, index)
+        w.close()
+        return
+    _full_reduction(w, kernel, arrays, red, "for (int64_t i = 0; i < total; i++)", load, index)
+
+
+def _full_reduction(w, kernel, arrays, red, loop_head, load, index, inner=None) -> None:
+    acc_t = accumulator(red.op, red.out.dtype)
+    ct = C_TYPES[acc_t]
+    init = identity(red.op, acc_t)
+    k_out = len(arrays) + kernel.outputs.index(red.out)
+    w(f"{ct} part[{MAX_THREADS}];")
+    w("int used = 1, threads = 1;")
+    w("#ifdef _OPENMP")
+    w(f"threads = omp_get_max_threads() < {MAX_THREADS} ? omp_get_max_threads() : {MAX_THREADS};")
+    w("#endif")
+    w(f"#pragma omp parallel if (total >= {PARALLEL}) num_threads(threads)")
+    w.open("")
+    w("int t = 0;")
+    w("#ifdef _OPENMP")
+    w("t = omp_get_thread_num();")
+    w("#pragma omp single")
+    w("used = omp_get_num_threads();")
+    w("#endif")
+    w(f"{ct} acc = {init};")
+    collapse = f" collapse({kernel.ndim})" if inner and kernel.ndim > 1 else ""
+    w("#pragma omp for schedule(static)" + collapse)
+    if inner:
+        inner(w, lambda names: _accumulate(w, red, names, acc_t))
+    else:
+        w.open(loop_head)
+        names = _body(w, kernel, arrays, load)
+        _store(w, kernel, arrays, names, index)
+        _accumulate(w, red, names, acc_t)
+        w.close()
+    w("part[t] = acc;")
+    w.close()
+    w(f"{ct} acc = part[0];")
+    combine = REDUCE[red.op]("acc", "part[t]")
+    w(f"for (int t = 1; t < used; t++) {{ {combine} }}")
+    w(f"*({C_TYPES[red.out.dtype]}*)p{k_out} = {cast('acc', acc_t, red.out.dtype)};")
+
+
+def _accumulate(w: _Writer, red: Apply, names: dict, acc_t: str) -> None:
+    (x,) = red.inputs
+    w(REDUCE[red.op]("acc", cast(names[id(x)], x.dtype, acc_t)))
+
+
+def _nested(w: _Writer, kernel: Kernel, arrays: list[Variable], full: bool) -> None:
+    """Loops over every axis with strides: outer axes first; a reduction's kept axes outside
+    its reduced ones, so each output element is one thread's."""
+    nd, red = kernel.ndim, kernel.reduce
+    reduced = set(red.p["axis"]) if red is not None else set()
+    order = [d for d in range(nd) if d not in reduced] + sorted(reduced)
+    operands = arrays + kernel.outputs
+
+    def stride(k: int, d: int) -> str | None:
+        v = operands[k]
+        if red is not None and v is red.out:
+            return None
+        if k < len(arrays) and v.type.broadcastable[d]:
+            return None
+        return f"s{k}_{d}"
+
+    def offset(k: int) -> str:
+        terms = [f"i{d} * {s}" for d in range(nd) if (s := stride(k, d))]
+        return " + ".join(terms) or "0"
+
+    def load(k: int, v: Variable) -> str:
+        return f"*(const {C_TYPES[v.dtype]}*)(p{k} + {offset(k)})"
+
+    def index(k: int, out: Variable) -> str:
+        return offset(k)
+
+    def head(d: int) -> str:
+        return f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)"
+
+    if red is not None and full:
+
+        def inner(w2, accumulate):
+            for d in order:
+                w2.open(head(d))
+            names = _body(w2, kernel, arrays, load)
+            _store(w2, kernel, arrays, names, index)
+            accumulate(names)
+            w2.close(nd)
+
+        _full_reduction(w, kernel, arrays, red, "", load, index, inner)
+        return
+
+    kept = [d for d in order if d not in reduced]
+    if kept:
+        collapse = f" collapse({len(kept)})" if len(kept) > 1 else ""
+        w(f"#pragma omp parallel for{collapse} if (total >= {PARALLEL}) schedule(static)")
+    for d in kept:
+        w.open(head(d))
+    if red is not None:
+        acc_t = accumulator(red.op, red.out.dtype)
+        w(f"{C_TYPES[acc_t]} acc = {identity(red.op, acc_t)};")
+    for d in order[len(kept) :]:
+        w.open(head(d))
+    names = _body(w, kernel, arrays, load)
+    _store(w, kernel, arrays, names, index)
+    if red is not None:
+        _accumulate(w, red, names, acc_t)
+        w.close(len(order) - len(kept))
+        k_out = len(arrays) + kernel.outputs.index(red.out)
+        out_offset = _reduced_offset(kernel, red, k_out)
+        w(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out_offset}) = "
+          f"{cast('acc', acc_t, red.out.dtype)};")  # fmt: skip
+        w.close(len(kept))
+    else:
+        w.close(nd)
+
+
+def _reduced_offset(kernel: Kernel, red: Apply, k: int) -> str:
+    axes, keep = red.p["axis"], red.p["keepdims"]
+    kept = [d for d in range(kernel.ndim) if d not in axes]
+    if keep:
+        terms = [f"i{d} * s{k}_{d}" for d in kept]
+    else:
+        terms = [f"i{d} * s{k}_{j}" for j, d in enumerate(kept)]
+    return " + ".join(terms) or "0"
+
+
+def source(kernels: list[Rendered]) -> str:
+    """One C translation unit for all kernels of a function."""
+    return PRELUDE + "\n\n" + "\n".join(r.source for r in kernels)

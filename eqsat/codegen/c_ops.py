@@ -1,0 +1,296 @@
+"""The C rendering of each op: one row per op, as in tinygrad's renderers.
+
+A row takes the output dtype, the input dtypes and the inputs' C expressions, and returns the C
+expression of the result. Semantics are NumPy's, which the reference backend defines: integer
+division and remainder floor toward -inf and give 0 for a zero divisor, maximum and minimum
+propagate nan, `sign` keeps nan and -0.0, `round` rounds half to even, bool `+` is `or`. The
+helpers they need are in `PRELUDE`. Signed overflow wraps (the library is built with -fwrapv).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+C_TYPES = {
+    "float64": "double", "float32": "float",
+    "int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "int64": "int64_t",
+    "uint8": "uint8_t", "uint16": "uint16_t", "uint32": "uint32_t", "uint64": "uint64_t",
+    "bool": "uint8_t",
+}  # fmt: skip
+FLOATS = ("float32", "float64")
+INTS = tuple(d for d in C_TYPES if d not in FLOATS and d != "bool")
+
+
+def cast(x: str, src: str, dst: str) -> str:
+    """x (of dtype src) as dtype dst, converting as NumPy's astype does."""
+    if src == dst:
+        return x
+    if dst == "bool":
+        return f"({x} != 0)"
+    return f"(({C_TYPES[dst]}){x})"
+
+
+def _sfx(dtype: str) -> str:
+    return "f" if dtype == "float32" else ""
+
+
+def _helper(name: str, dtype: str) -> str:
+    return f"eq_{name}_{dtype}"
+
+
+def literal(value: float | int | bool, dtype: str) -> str:
+    """A C literal of exactly `value` in dtype."""
+    t = C_TYPES[dtype]
+    if dtype in FLOATS:
+        v = float(value)
+        if v != v:
+            text = "NAN"
+        elif v in (float("inf"), float("-inf")):
+            text = "INFINITY" if v > 0 else "-INFINITY"
+        else:
+            text = v.hex()
+        return f"(({t}){text})"
+    v = int(value)
+    if dtype.startswith("u") or dtype == "bool":
+        return f"(({t}){v}ULL)"
+    if v == np.iinfo(np.int64).min:
+        return f"(({t})(-9223372036854775807LL - 1))"
+    return f"(({t}){v}LL)"
+
+
+Row = Callable[[str, list[str], list[str]], str]  # (out dtype, in dtypes, in exprs) -> expr
+
+
+def _unary_math(fn: str) -> Row:
+    return lambda o, t, a: f"{fn}{_sfx(o)}({cast(a[0], t[0], o)})"
+
+
+def _float_helper(name: str) -> Row:
+    return lambda o, t, a: f"{_helper(name, o)}({cast(a[0], t[0], o)})"
+
+
+def _arith(symbol: str, bool_symbol: str | None = None) -> Row:
+    def row(o: str, t: list[str], a: list[str]) -> str:
+        x, y = cast(a[0], t[0], o), cast(a[1], t[1], o)
+        if o == "bool" and bool_symbol:
+            return f"({x} {bool_symbol} {y})"
+        return f"(({C_TYPES[o]})({x} {symbol} {y}))"
+
+    return row
+
+
+def _binary_helper(name: str) -> Row:
+    return lambda o, t, a: f"{_helper(name, o)}({cast(a[0], t[0], o)}, {cast(a[1], t[1], o)})"
+
+
+def _compare(symbol: str) -> Row:
+    def row(o: str, t: list[str], a: list[str]) -> str:
+        common = str(np.result_type(*t))
+        return f"({cast(a[0], t[0], common)} {symbol} {cast(a[1], t[1], common)})"
+
+    return row
+
+
+def _neg(o, t, a):
+    return f"(({C_TYPES[o]})-{cast(a[0], t[0], o)})"
+
+
+def _abs(o, t, a):
+    x = cast(a[0], t[0], o)
+    if o in FLOATS:
+        return f"fabs{_sfx(o)}({x})"
+    if o.startswith("int"):
+        return f"({x} < 0 ? ({C_TYPES[o]})-{x} : {x})"
+    return x
+
+
+def _sgn(o, t, a):
+    x = cast(a[0], t[0], o)
+    if o in FLOATS:
+        return f"{_helper('sign', o)}({x})"
+    return f"(({C_TYPES[o]})(({x} > 0) - ({x} < 0)))"
+
+
+def _rounding(fn: str) -> Row:
+    def row(o, t, a):
+        x = cast(a[0], t[0], o)
+        return f"{fn}{_sfx(o)}({x})" if o in FLOATS else x
+
+    return row
+
+
+def _invert(o, t, a):
+    x = cast(a[0], t[0], o)
+    return f"(!{x})" if o == "bool" else f"(({C_TYPES[o]})~{x})"
+
+
+def _extremum(name: str, symbol: str) -> Row:
+    def row(o, t, a):
+        x, y = cast(a[0], t[0], o), cast(a[1], t[1], o)
+        if o in FLOATS:
+            return f"{_helper(name, o)}({x}, {y})"
+        return f"({x} {symbol} {y} ? {x} : {y})"
+
+    return row
+
+
+def _sqr(o, t, a):
+    x = cast(a[0], t[0], o)
+    return f"(({C_TYPES[o]})({x} * {x}))"
+
+
+def _switch(o, t, a):
+    return f"({a[0]} ? {cast(a[1], t[1], o)} : {cast(a[2], t[2], o)})"
+
+
+def _cast(o, t, a):
+    return cast(a[0], t[0], o)
+
+
+# op -> (row, output dtypes it supports)
+_ANY = tuple(C_TYPES)
+_NUMERIC = FLOATS + INTS
+EXPR: dict[str, tuple[Row, tuple[str, ...]]] = {
+    "neg": (_neg, _NUMERIC),
+    "abs": (_abs, _ANY),
+    "exp": (_unary_math("exp"), FLOATS),
+    "log": (_unary_math("log"), FLOATS),
+    "log1p": (_unary_math("log1p"), FLOATS),
+    "expm1": (_unary_math("expm1"), FLOATS),
+    "log2": (_unary_math("log2"), FLOATS),
+    "log10": (_unary_math("log10"), FLOATS),
+    "sqrt": (_unary_math("sqrt"), FLOATS),
+    "sqr": (_sqr, _NUMERIC),
+    "sin": (_unary_math("sin"), FLOATS),
+    "cos": (_unary_math("cos"), FLOATS),
+    "tan": (_unary_math("tan"), FLOATS),
+    "tanh": (_unary_math("tanh"), FLOATS),
+    "erf": (_unary_math("erf"), FLOATS),
+    "sigmoid": (_float_helper("sigmoid"), FLOATS),
+    "softplus": (_float_helper("softplus"), FLOATS),
+    "sgn": (_sgn, _NUMERIC),
+    "floor": (_rounding("floor"), _NUMERIC),
+    "ceil": (_rounding("ceil"), _NUMERIC),
+    "round": (_rounding("nearbyint"), _NUMERIC),
+    "invert": (_invert, INTS + ("bool",)),
+    "add": (_arith("+", "|"), _ANY),
+    "sub": (_arith("-"), _NUMERIC),
+    "mul": (_arith("*", "&"), _ANY),
+    "true_div": (_arith("/"), FLOATS),
+    "int_div": (_binary_helper("floordiv"), _NUMERIC),
+    "mod": (_binary_helper("mod"), _NUMERIC),
+    "pow": (lambda o, t, a: f"pow{_sfx(o)}({cast(a[0], t[0], o)}, {cast(a[1], t[1], o)})", FLOATS),
+    "maximum": (_extremum("maximum", ">"), _ANY),
+    "minimum": (_extremum("minimum", "<"), _ANY),
+    "lt": (_compare("<"), ("bool",)),
+    "gt": (_compare(">"), ("bool",)),
+    "le": (_compare("<="), ("bool",)),
+    "ge": (_compare(">="), ("bool",)),
+    "eq": (_compare("=="), ("bool",)),
+    "neq": (_compare("!="), ("bool",)),
+    "and_": (_arith("&"), INTS + ("bool",)),
+    "or_": (_arith("|"), INTS + ("bool",)),
+    "xor": (_arith("^"), INTS + ("bool",)),
+    "switch": (_switch, _ANY),
+    "cast": (_cast, _ANY),
+}
+
+# Reductions: accumulator update, and the identity it starts from.
+REDUCE = {
+    "sum": lambda acc, v: f"{acc} += {v};",
+    "prod": lambda acc, v: f"{acc} *= {v};",
+    "max": lambda acc, v: f"if ({v} > {acc} || {v} != {v}) {acc} = {v};",
+    "min": lambda acc, v: f"if ({v} < {acc} || {v} != {v}) {acc} = {v};",
+}
+
+
+def identity(op: str, dtype: str) -> str:
+    """The value a reduction starts from, as a C expression of the accumulator's dtype."""
+    if op in ("sum", "prod"):
+        return literal(0 if op == "sum" else 1, dtype)
+    if dtype in FLOATS:
+        return literal(float("-inf") if op == "max" else float("inf"), dtype)
+    info = np.iinfo(np.uint8 if dtype == "bool" else dtype)
+    low, high = (0, 1) if dtype == "bool" else (info.min, info.max)
+    return literal(low if op == "max" else high, dtype)
+
+
+def accumulator(op: str, dtype: str) -> str:
+    """The dtype a reduction accumulates in: float32 sums and products in double."""
+    return "float64" if dtype == "float32" and op in ("sum", "prod") else dtype
+
+
+_FLOAT_PRELUDE = """
+static inline T eq_sigmoid_D(T x) {
+    T e = exp_(-fabs_(x));
+    return x >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+static inline T eq_softplus_D(T x) {  /* NumPy's logaddexp(0, x) */
+    if (x == 0) return (T)0.69314718055994530942;
+    if (x < 0) return log1p_(exp_(x));
+    if (x > 0) return x + log1p_(exp_(-x));
+    return x;
+}
+static inline T eq_sign_D(T x) { return x > 0 ? 1 : x < 0 ? -1 : x; }
+static inline T eq_maximum_D(T x, T y) { return (x >= y || x != x) ? x : y; }
+static inline T eq_minimum_D(T x, T y) { return (x <= y || x != x) ? x : y; }
+static inline T eq_mod_D(T a, T b) {  /* NumPy's npy_divmod */
+    if (b == 0) return fmod_(a, b);
+    T mod = fmod_(a, b);
+    if (mod != 0) { if ((b < 0) != (mod < 0)) mod += b; }
+    else mod = copysign_((T)0, b);
+    return mod;
+}
+static inline T eq_floordiv_D(T a, T b) {
+    if (b == 0) return a / b;
+    T mod = fmod_(a, b), div = (a - mod) / b;
+    if (mod != 0 && (b < 0) != (mod < 0)) div -= 1;
+    if (div != 0) { T f = floor_(div); if (div - f > (T)0.5) f += 1; return f; }
+    return copysign_((T)0, a / b);
+}
+"""
+
+_INT_PRELUDE = """
+static inline T eq_floordiv_D(T a, T b) {
+    if (b == 0) return 0;
+    if (SIGNED && b == (T)-1) return (T)(0 - (U)a);
+    T q = a / b;
+    if (SIGNED && a % b != 0 && ((a < 0) != (b < 0))) q -= 1;
+    return q;
+}
+static inline T eq_mod_D(T a, T b) {
+    if (b == 0 || (SIGNED && b == (T)-1)) return 0;
+    T r = a % b;
+    if (SIGNED && r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+}
+"""
+
+
+def _float_prelude(dtype: str) -> str:
+    text = _FLOAT_PRELUDE.replace("_D(", f"_{dtype}(").replace("T", C_TYPES[dtype])
+    for fn in ("exp", "fabs", "log1p", "fmod", "copysign", "floor"):
+        text = text.replace(f"{fn}_(", f"{fn}{_sfx(dtype)}(")
+    return text
+
+
+def _int_prelude(dtype: str) -> str:
+    signed = "1" if dtype.startswith("int") else "0"
+    unsigned = "u" + C_TYPES[dtype] if signed == "1" else C_TYPES[dtype]
+    text = _INT_PRELUDE.replace("_D(", f"_{dtype}(").replace("SIGNED", signed)
+    return text.replace("(U)", f"({unsigned})").replace("T", C_TYPES[dtype])
+
+
+PRELUDE = "\n".join(
+    [
+        "#include <stdint.h>",
+        "#include <math.h>",
+        "#ifdef _OPENMP",
+        "#include <omp.h>",
+        "#endif",
+        *(_float_prelude(d) for d in FLOATS),
+        *(_int_prelude(d) for d in INTS),
+    ]
+)
