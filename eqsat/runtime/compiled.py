@@ -17,6 +17,7 @@ from eqsat.codegen import c
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan
 from eqsat.graph import Constant, Variable
+from eqsat.runtime.contract import contraction_step, pointer
 from eqsat.runtime.interp import run_node
 
 Values = dict[int, Any]
@@ -35,9 +36,11 @@ class CThunk:
             self.library = load(c.source(self.rendered), declarations)
         by_kernel = {id(r.kernel): r for r in self.rendered}
         self.steps = [
-            self._kernel_step(by_kernel[id(s)]) if isinstance(s, Kernel) else _host_step(s)
+            self._kernel_step(by_kernel[id(s)]) if isinstance(s, Kernel)
+            else contraction_step(s.node, _host_step(s)) if s.kind == "blas"
+            else _host_step(s)
             for s in self.plan.steps
-        ]
+        ]  # fmt: skip
         self.free = [[id(v) for v in dead] for dead in self.plan.last_use]
 
     def __call__(self, roots: dict[int, np.ndarray]) -> list[np.ndarray]:
@@ -59,11 +62,6 @@ class CThunk:
         red = kernel.reduce
         no_identity = red is not None and red.op in ("max", "min")
 
-        def ptr(a: np.ndarray) -> Any:
-            if a.flags.c_contiguous:
-                return ffi.from_buffer(a)
-            return ffi.cast("char *", a.ctypes.data)
-
         def run(values: Values) -> None:
             arrays = [values[key] if const is None else const for key, const in reads]
             shape = tuple(1 if s is None else arrays[s[0]].shape[s[1]] for s in shape_from)
@@ -80,7 +78,7 @@ class CThunk:
             for a in outs:
                 meta += a.shape
                 meta += a.strides
-            pointers = [ptr(a) for a in arrays] + [ptr(a) for a in outs]
+            pointers = [pointer(a, ffi) for a in arrays] + [pointer(a, ffi) for a in outs]
             code = fn(*pointers, ffi.new("int64_t[]", meta))
             if code:
                 _mismatch(kernel, arrays, code - 1)

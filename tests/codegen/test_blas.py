@@ -8,6 +8,8 @@ import pytest
 
 from eqsat.codegen import blas
 
+BACKEND_INDEPENDENT = True  # no compiled function here: one run covers every backend
+
 _ffi = cffi.FFI()
 
 
