@@ -100,8 +100,8 @@ def render(kernel: Kernel) -> Rendered:
         at += 2 * r
     params = ", ".join(f"char *p{k}" for k in range(len(operands)))
     w = _Writer()
-    w(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd)) or 'n_ = 0'};")
-    w("(void)m;")
+    if nd > 0:
+        w(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd))};")
     for k, v in enumerate(arrays):  # inputs must fit the iteration space
         for d, bc in enumerate(v.type.broadcastable):
             want = "1" if bc else f"n{d}"
@@ -116,7 +116,8 @@ def render(kernel: Kernel) -> Rendered:
     w("if (total == 0) { " + _empty_fill(kernel, arrays) + "return 0; }")
     _loops(w, kernel, arrays)
     w("return 0;")
-    signature = f"int {kernel.name}({params}{', ' if params else ''}const int64_t *m)"
+    meta = "const int64_t *m" if nd > 0 else ""  # a 0-d kernel needs no shapes
+    signature = f"int {kernel.name}({', '.join(p for p in (params, meta) if p) or 'void'})"
     source = signature + " {\n" + "\n".join(w.lines) + "\n}\n"
     shape_from = []
     for d in range(nd):

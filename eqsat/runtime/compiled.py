@@ -1,13 +1,17 @@
 """The C backend (`mode="c"`): runs a kernel plan whose fused loops are one compiled library.
 
-Every step writes into a dict of values, as the reference backend does: a kernel step makes
-its outputs with `np.empty` and calls its C function; other ops run their NumPy
-implementation (which gives views for dimshuffle, reshape and slicing). A value is dropped
-after the last step that reads it, so intermediates live no longer than needed.
+The plan's steps become one generated Python function, `run(*roots)`, with each value in a
+local variable: a kernel step makes its outputs with `np.empty` and calls its C function with
+their pointers and shapes; a contraction calls BLAS; any other op runs its NumPy
+implementation (which gives views for dimshuffle, reshape and slicing). A value is deleted
+after the last step that reads it, so intermediates live no longer than needed. Generating the
+glue, rather than looping over step objects and a dict of values, is what keeps the per-call
+overhead of a small function near that of one cffi call.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,99 +21,187 @@ from eqsat.codegen import c
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan
 from eqsat.graph import Constant, Variable
-from eqsat.runtime.contract import contraction_step, pointer
+from eqsat.runtime.contract import contraction
 from eqsat.runtime.interp import run_node
-
-Values = dict[int, Any]
 
 
 class CThunk:
-    """Evaluates `outputs` from root values with compiled kernels."""
+    """Evaluates `outputs` from the values of `roots` (positionally, `run(*arrays)`)."""
 
-    def __init__(self, outputs: Sequence[Variable]) -> None:
+    def __init__(self, outputs: Sequence[Variable], roots: Sequence[Variable] = ()) -> None:
         self.outputs = list(outputs)
+        self.roots = list(roots)
         self.plan: Plan = make_plan(self.outputs, c.fusable)
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.library: Library | None = None
         if self.rendered:
             declarations = "\n".join(r.declaration for r in self.rendered)
             self.library = load(c.source(self.rendered), declarations)
-        by_kernel = {id(r.kernel): r for r in self.rendered}
-        self.steps = [
-            self._kernel_step(by_kernel[id(s)]) if isinstance(s, Kernel)
-            else contraction_step(s.node, _host_step(s)) if s.kind == "blas"
-            else _host_step(s)
-            for s in self.plan.steps
-        ]  # fmt: skip
-        self.free = [[id(v) for v in dead] for dead in self.plan.last_use]
+        self.source, self.run = _Generator(self).function()
+        if any(not isinstance(s, Kernel) for s in self.plan.steps):
+            # Kernels never raise floating-point warnings; NumPy in the other steps must not
+            # either (IEEE results, as the kernels give).
+            self.run = _quietly(self.run)
 
     def __call__(self, roots: dict[int, np.ndarray]) -> list[np.ndarray]:
-        values: Values = dict(roots)
+        missing = [v for v in _free_inputs(self.plan) if id(v) not in roots]
+        if missing:
+            raise KeyError(f"no value for graph input {missing[0]!r}")
+        if not self.roots:
+            self.roots = _free_inputs(self.plan)
+            self.source, self.run = _Generator(self).function()
+        return self.run(*[roots.get(id(v)) for v in self.roots])
+
+
+def _quietly(run: Callable) -> Callable:
+    def quiet(*arrays: np.ndarray) -> list:
         with np.errstate(all="ignore"):
-            for step, dead in zip(self.steps, self.free, strict=True):
-                step(values)
-                for key in dead:
-                    del values[key]
-        return [_value(values, o) for o in self.outputs]
+            return run(*arrays)
 
-    def _kernel_step(self, r: c.Rendered) -> Callable[[Values], None]:
-        assert self.library is not None
-        ffi, fn = self.library.ffi, getattr(self.library.lib, r.kernel.name)
-        kernel = r.kernel
-        reads = [(id(v), v.data if isinstance(v, Constant) else None) for v in r.inputs]
-        writes = [(id(o), o, np.dtype(o.dtype)) for o in kernel.outputs]
-        shape_from = r.shape_from
-        red = kernel.reduce
-        no_identity = red is not None and red.op in ("max", "min")
-
-        def run(values: Values) -> None:
-            arrays = [values[key] if const is None else const for key, const in reads]
-            shape = tuple(1 if s is None else arrays[s[0]].shape[s[1]] for s in shape_from)
-            if no_identity and any(shape[d] == 0 for d in red.p["axis"]):
-                raise ValueError(
-                    f"{red.op}: zero-size array to a reduction with no identity "
-                    f"(input of shape {shape}, axis {red.p['axis']})"
-                )
-            outs = [np.empty(r.output_shape(o, shape), dt) for _, o, dt in writes]
-            meta = list(shape)
-            for a in arrays:
-                meta += a.shape
-                meta += a.strides
-            for a in outs:
-                meta += a.shape
-                meta += a.strides
-            pointers = [pointer(a, ffi) for a in arrays] + [pointer(a, ffi) for a in outs]
-            code = fn(*pointers, ffi.new("int64_t[]", meta))
-            if code:
-                _mismatch(kernel, arrays, code - 1)
-            for (key, _, _), a in zip(writes, outs, strict=True):
-                values[key] = a
-
-        return run
+    return quiet
 
 
-def _host_step(call: Call) -> Callable[[Values], None]:
-    node, key = call.node, id(call.node.out)
-
-    def run(values: Values) -> None:
-        values[key] = run_node(node, [_value(values, i) for i in node.inputs])
-
-    return run
-
-
-def _value(values: Values, v: Variable) -> Any:
-    if id(v) in values:
-        return values[id(v)]
-    if isinstance(v, Constant):
-        return v.data
-    raise KeyError(f"no value for graph input {v!r}")
+def _free_inputs(plan: Plan) -> list[Variable]:
+    seen: dict[int, Variable] = {}
+    for step in plan.steps:
+        reads = step.inputs if isinstance(step, Kernel) else step.node.inputs
+        for v in reads:
+            if v.owner is None and not isinstance(v, Constant):
+                seen.setdefault(id(v), v)
+    for o in plan.outputs:
+        if o.owner is None and not isinstance(o, Constant):
+            seen.setdefault(id(o), o)
+    return list(seen.values())
 
 
-def _mismatch(kernel: Kernel, arrays: list[np.ndarray], bad: int) -> None:
-    ops = ", ".join(n.op for n in kernel.nodes)
-    shapes = ", ".join(str(a.shape) for a in arrays)
-    raise ValueError(
-        f"{ops}: input shapes {shapes} do not match (input {bad} of shape {arrays[bad].shape}), "
-        "and no input is declared broadcastable there (use a row/col type, dimshuffle('x', ...) "
-        "or T.tensor(broadcastable=...) to broadcast)"
-    )
+class _Generator:
+    """Writes `run(*roots)` for a thunk's plan, and the namespace it runs in."""
+
+    def __init__(self, thunk: CThunk) -> None:
+        self.thunk = thunk
+        self.names: dict[int, str] = {}
+        self.fresh: set[int] = set()  # values this run allocated: contiguous, owned
+        self.env: dict[str, Any] = {"empty": np.empty, "mismatch": _mismatch, "address": _address}
+        if thunk.library is not None:
+            ffi = thunk.library.ffi
+            self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
+        self.lines: list[str] = []
+
+    def name(self, v: Variable) -> str:
+        if id(v) not in self.names:
+            if isinstance(v, Constant):
+                self.names[id(v)] = self.bind(f"c{len(self.names)}", v.data)
+            else:
+                self.names[id(v)] = f"v{len(self.names)}"
+        return self.names[id(v)]
+
+    def bind(self, name: str, value: Any) -> str:
+        self.env[name] = value
+        return name
+
+    def function(self) -> tuple[str, Callable]:
+        thunk = self.thunk
+        params = [self.name(v) for v in thunk.roots]
+        by_kernel = {id(r.kernel): r for r in thunk.rendered}
+        for k, (step, dead) in enumerate(zip(thunk.plan.steps, thunk.plan.last_use, strict=True)):
+            if isinstance(step, Kernel):
+                self.kernel(by_kernel[id(step)])
+            else:
+                self.call(step, k)
+            if dead:
+                self.lines.append(f"del {', '.join(self.names[id(v)] for v in dead)}")
+        outs, seen = [], set()
+        thunk.fresh = []  # per output: allocated by this run, not repeated
+        for o in thunk.plan.outputs:
+            outs.append(self.name(o))
+            thunk.fresh.append(id(o) in self.fresh and id(o) not in seen)
+            seen.add(id(o))
+        self.lines.append(f"return [{', '.join(outs)}]")
+        body = "\n".join("    " + line for line in self.lines)
+        source = f"def run({', '.join(params)}):\n{body}\n"
+        exec(compile(source, "<eqsat c thunk>", "exec"), self.env)  # noqa: S102
+        return source, self.env["run"]
+
+    def pointer(self, v: Variable) -> str:
+        n = self.name(v)
+        if id(v) in self.fresh or (isinstance(v, Constant) and v.data.flags.c_contiguous):
+            return f"fb({n})"
+        return f"(fb({n}) if {n}.flags.c_contiguous else address(ffi, {n}))"
+
+    def kernel(self, r: c.Rendered) -> None:
+        kernel, red = r.kernel, r.kernel.reduce
+        fn = self.bind(kernel.name, getattr(self.thunk.library.lib, kernel.name))
+        reads = [self.name(v) for v in r.inputs]
+        dims = [f"{reads[s[0]]}.shape[{s[1]}]" if s else "1" for s in r.shape_from]
+        shape = [f"n{d}" for d in range(kernel.ndim)]
+        line = self.lines.append
+        if dims:
+            line(f"{', '.join(shape)}, = {', '.join(dims)},")
+        if red is not None and red.op in ("max", "min") and red.p["axis"]:
+            zero = " or ".join(f"n{d} == 0" for d in red.p["axis"])
+            axes = self.bind(f"axes_{kernel.name}", red.p["axis"])
+            line(f"if {zero}: mismatch.empty({red.op!r}, ({', '.join(shape)},), {axes})")
+        outs = []
+        for o in kernel.outputs:
+            out_shape = r.output_shape(o, tuple(shape))
+            dtype = self.bind(f"dt_{o.dtype}", np.dtype(o.dtype))
+            dims_text = "".join(f"{s}, " for s in out_shape)
+            line(f"{self.name(o)} = empty(({dims_text}), {dtype})")
+            self.fresh.add(id(o))
+            outs.append(self.name(o))
+        args = [self.pointer(v) for v in r.inputs] + [f"fb({o})" for o in outs]
+        if kernel.ndim > 0:
+            meta = [*shape] + [f"*{n}.shape, *{n}.strides" for n in reads + outs]
+            args.append(f"new('int64_t[]', [{', '.join(meta)}])")
+        this = self.bind(f"K_{kernel.name}", kernel)
+        line(f"code = {fn}({', '.join(args)})")
+        line(f"if code: mismatch({this}, [{', '.join(reads)}], code - 1)")
+
+    def call(self, step: Call, k: int) -> None:
+        node = step.node
+        args = ", ".join(self.name(i) for i in node.inputs)
+        out = self.name(node.out)
+        fast = contraction(node) if step.kind == "blas" else None
+        if fast is not None:
+            fn = self.bind(f"blas{k}", fast)
+            self.lines.append(f"{out} = {fn}({args})")
+            self.fresh.add(id(node.out))
+            return
+        host = self.bind(f"node{k}", node)
+        self.env["run_node"] = run_node
+        self.lines.append(f"{out} = run_node({host}, [{args}])")
+
+
+def _from_buffer(ffi: Any) -> Callable[[np.ndarray], Any]:
+    """ffi.from_buffer without its Python wrapper (a third of a small call's overhead)."""
+    backend = getattr(ffi, "_backend", None)
+    if backend is None or not hasattr(backend, "from_buffer"):
+        return ffi.from_buffer
+    return functools.partial(backend.from_buffer, ffi.typeof("char[]"))
+
+
+def _address(ffi: Any, a: np.ndarray) -> Any:
+    return ffi.cast("char *", a.ctypes.data)
+
+
+class _Mismatch:
+    """The errors a kernel step raises: a shape that does not fit, an empty max or min."""
+
+    def __call__(self, kernel: Kernel, arrays: list[np.ndarray], bad: int) -> None:
+        ops = ", ".join(n.op for n in kernel.nodes)
+        shapes = ", ".join(str(a.shape) for a in arrays)
+        raise ValueError(
+            f"{ops}: input shapes {shapes} do not match (input {bad} of shape "
+            f"{arrays[bad].shape}), and no input is declared broadcastable there (use a row/col "
+            "type, dimshuffle('x', ...) or T.tensor(broadcastable=...) to broadcast)"
+        )
+
+    @staticmethod
+    def empty(op: str, shape: tuple, axes: tuple) -> None:
+        raise ValueError(
+            f"{op}: zero-size array to a reduction with no identity "
+            f"(input of shape {shape}, axis {axes})"
+        )
+
+
+_mismatch = _Mismatch()

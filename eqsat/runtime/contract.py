@@ -17,10 +17,10 @@ import cffi
 import numpy as np
 
 from eqsat.codegen import blas
-from eqsat.graph import Apply, Constant
+from eqsat.graph import Apply
+from eqsat.runtime.interp import run_node
 
 _ffi = cffi.FFI()
-Values = dict[int, Any]
 
 
 def pointer(a: np.ndarray, ffi: cffi.FFI = _ffi) -> Any:
@@ -95,61 +95,49 @@ def _inner(a_shape: tuple, ta: bool, b_shape: tuple, tb: bool) -> tuple[int, int
     return ka, kb
 
 
-def contraction_step(node: Apply, fallback: Callable[[Values], None]) -> Callable[[Values], None]:
-    """The step computing `node` through BLAS, or `fallback` where BLAS can't."""
+def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
+    """A function of the node's input arrays computing it through BLAS, or None where BLAS
+    can't (the caller runs the op's NumPy implementation)."""
     dtype = node.out.dtype
     if dtype not in ("float32", "float64") or any(
         i.dtype != dtype for i in node.inputs if node.op == "dot" or i.ndim > 0
     ):
-        return fallback
+        return None
     fns = _functions(dtype)
     if fns is None:
-        return fallback
-    key, inputs, p = id(node.out), node.inputs, node.p
-    np_dtype = np.dtype(dtype)
+        return None
+    np_dtype, p = np.dtype(dtype), node.p
 
-    def get(values: Values, k: int) -> Any:
-        v = inputs[k]
-        return v.data if isinstance(v, Constant) else values[id(v)]
-
-    def check(op: str, a: np.ndarray, ta: bool, b: np.ndarray, tb: bool) -> None:
+    def check(a: np.ndarray, ta: bool, b: np.ndarray, tb: bool) -> None:
         ka, kb = _inner(a.shape, ta, b.shape, tb)
         if ka != kb:
             raise ValueError(
-                f"{op}: inner dimensions differ: shapes {a.shape} and {b.shape} "
+                f"{node.op}: inner dimensions differ: shapes {a.shape} and {b.shape} "
                 f"(trans_a={ta}, trans_b={tb})"
             )
 
-    if node.op == "dot":
+    def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        check(a, False, b, False)
+        if a.ndim == 2 and b.ndim == 2:
+            out = np.empty((a.shape[0], b.shape[1]), np_dtype)
+            _gemm(fns, out, None, 1.0, a, False, b, False, 0.0)
+        elif a.ndim == 2:
+            out = np.empty(a.shape[0], np_dtype)
+            _gemv(fns, out, None, 1.0, a, False, b, 0.0)
+        elif b.ndim == 2:
+            out = np.empty(b.shape[1], np_dtype)
+            _gemv(fns, out, None, 1.0, b, True, a, 0.0)
+        else:
+            (x, ix), (y, iy) = _vector(a), _vector(b)
+            out = np.array(fns["dot"](len(x), pointer(x), ix, pointer(y), iy), np_dtype)
+        return out
 
-        def run(values: Values) -> None:
-            a, b = get(values, 0), get(values, 1)
-            check("dot", a, False, b, False)
-            if a.ndim == 2 and b.ndim == 2:
-                out = np.empty((a.shape[0], b.shape[1]), np_dtype)
-                _gemm(fns, out, None, 1.0, a, False, b, False, 0.0)
-            elif a.ndim == 2:
-                out = np.empty(a.shape[0], np_dtype)
-                _gemv(fns, out, None, 1.0, a, False, b, 0.0)
-            elif b.ndim == 2:
-                out = np.empty(b.shape[1], np_dtype)
-                _gemv(fns, out, None, 1.0, b, True, a, 0.0)
-            else:
-                (x, ix), (y, iy) = _vector(a), _vector(b)
-                result = fns["dot"](len(x), pointer(x), ix, pointer(y), iy)
-                out = np.array(result, np_dtype)
-            values[key] = out
-
-        return run
-
-    def run_blas(values: Values) -> None:
-        c, alpha, a, b, beta = (get(values, k) for k in range(5))
+    def gemm_or_gemv(c, alpha, a, b, beta) -> np.ndarray:
         alpha, beta = float(alpha), float(beta)
         if alpha == 0 or beta == 0:
-            fallback(values)
-            return
+            return run_node(node, [c, alpha, a, b, beta])
         ta, tb = bool(p["trans_a"]), bool(p.get("trans_b", False))
-        check(node.op, a, ta, b, tb)
+        check(a, ta, b, tb)
         if node.op == "gemm":
             shape = (a.shape[1] if ta else a.shape[0], b.shape[0] if tb else b.shape[1])
             out = np.empty(shape, np_dtype)
@@ -157,6 +145,6 @@ def contraction_step(node: Apply, fallback: Callable[[Values], None]) -> Callabl
         else:
             out = np.empty(a.shape[1] if ta else a.shape[0], np_dtype)
             _gemv(fns, out, c, alpha, a, ta, b, beta)
-        values[key] = out
+        return out
 
-    return run_blas
+    return dot if node.op == "dot" else gemm_or_gemv

@@ -89,6 +89,7 @@ class _Maker:
 
 
 _NO_VALUE = object()
+_FLOAT64 = np.dtype("float64")
 
 
 def _pairs(mapping: Any, what: str) -> list[tuple[Any, Any]]:
@@ -196,15 +197,28 @@ class Function:
         upd = [(k, v) for (k, _), v in zip(upd, targets[n_out:], strict=True)]
         self._build(FunctionGraph(explicit, shared, targets[:n_out], upd))
 
+    # What _build derives from the graph: rebuilt on unpickling, never pickled.
+    _BUILT = ("maker", "thunk", "_root_ids", "_shared", "_updates", "_n_out", "_all_fresh",
+              "_expect")  # fmt: skip
+
     def _build(self, fgraph: FunctionGraph) -> None:
         self.maker = _Maker(fgraph, self.mode)
         targets = fgraph.outputs + [v for _, v in fgraph.updates]
-        self.thunk = CThunk(targets) if self.mode == "c" else PyThunk(targets)
+        roots = fgraph.inputs + fgraph.shared
+        self.thunk = (CThunk if self.mode == "c" else PyThunk)(targets, roots)
+        # For the per-call fast path:
+        self._root_ids = [id(v) for v in roots]
+        self._shared, self._updates = fgraph.shared, fgraph.updates
+        self._n_out, self._all_fresh = len(fgraph.outputs), all(self.thunk.fresh)
+        self._expect = [
+            (np.dtype(t.dtype), t.ndim, all(s is None for s in t.shape), t)
+            for t in (i.variable.type for i in self.ins)
+        ]
 
     def __getstate__(self) -> dict:
         # Graph + options; the backend is rebuilt on load (deep graphs must not recurse).
         fg = self.maker.fgraph
-        state = {k: v for k, v in self.__dict__.items() if k not in ("maker", "thunk")}
+        state = {k: v for k, v in self.__dict__.items() if k not in self._BUILT}
         state["fgraph"] = (
             fg.inputs,
             fg.shared,
@@ -297,19 +311,33 @@ class Function:
         return out
 
     def __call__(self, *args: Any, **kwargs: Any) -> np.ndarray | list[np.ndarray]:
-        values = self._bind(args, kwargs)
-        fg = self.maker.fgraph
-        roots = {id(v): a for v, a in zip(fg.inputs, values, strict=True)}
-        roots.update({id(s): s.get_value(borrow=True) for s in fg.shared})
-        self._check_shapes(roots)
-        results = self.thunk(roots)
-        results = _fresh(results, {id(a) for a in roots.values()})
-        outs, new_values = results[: len(fg.outputs)], results[len(fg.outputs) :]
-        for (var, _), value in zip(fg.updates, new_values, strict=True):
-            convert_value(value, var.type, f"update of shared variable {var!r}")  # shape check
-        for (var, _), value in zip(fg.updates, new_values, strict=True):
-            var._value = value
-        return outs[0] if self.single else outs
+        if kwargs or len(args) != len(self._expect):
+            values = self._bind(args, kwargs)
+        else:  # the common call: every input given positionally, usually as arrays already
+            values = [
+                a if type(a) is np.ndarray and a.dtype == dt and a.ndim == nd
+                and (free or _fits(a, t))
+                else np.array(a) if type(a) is float and nd == 0 and dt == _FLOAT64
+                else self._convert(a, n)
+                for n, (a, (dt, nd, free, t)) in enumerate(zip(args, self._expect, strict=True))
+            ]  # fmt: skip
+        arrays = values + [s._value for s in self._shared] if self._shared else values
+        if self.shape_checks:
+            self._check_shapes(dict(zip(self._root_ids, arrays, strict=True)))
+        results = self.thunk.run(*arrays)
+        if not self._all_fresh:  # results that may be inputs, views, or repeated are copied
+            results = _fresh(results, {id(a) for a in arrays})
+        if self._updates:
+            self._update(results)
+        return results[0] if self.single else results[: self._n_out]
+
+    def _update(self, results: list[np.ndarray]) -> None:
+        fresh = self.thunk.fresh  # per result: allocated by this call, of its type
+        for k, (var, _) in enumerate(self._updates, self._n_out):
+            if not fresh[k] and not _fits(results[k], var.type):
+                convert_value(results[k], var.type, f"update of shared variable {var!r}")
+        for k, (var, _) in enumerate(self._updates, self._n_out):
+            var._value = results[k]
 
     def _check_shapes(self, roots: dict[int, np.ndarray]) -> None:
         for group in self.shape_checks:
@@ -332,6 +360,15 @@ class Function:
             "shape mismatch: these lengths must be equal (the graph combines them without "
             f"broadcasting): {'; '.join(listed)}"
         )
+
+
+def _fits(value: Any, ttype: Any) -> bool:
+    """Whether an array already has a type's dtype, rank and static lengths."""
+    return (
+        value.dtype == ttype.dtype
+        and value.ndim == ttype.ndim
+        and all(w is None or w == g for w, g in zip(ttype.shape, value.shape, strict=True))
+    )
 
 
 def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:

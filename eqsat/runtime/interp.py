@@ -60,9 +60,15 @@ def run_node(node: Apply, values: Sequence[np.ndarray]) -> np.ndarray:
 class PyThunk:
     """Evaluates `outputs` from root values with the NumPy implementations."""
 
-    def __init__(self, outputs: Sequence[Variable]) -> None:
+    def __init__(self, outputs: Sequence[Variable], roots: Sequence[Variable] = ()) -> None:
         self.outputs = list(outputs)
         self.nodes = toposort(self.outputs)
+        self.keys = [id(v) for v in roots]
+        self.fresh = [False] * len(self.outputs)  # results may be inputs, views or repeated
+
+    def run(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Outputs from the values of `roots`, positionally."""
+        return self(dict(zip(self.keys, arrays, strict=True)))
 
     def __call__(self, roots: dict[int, np.ndarray]) -> list[np.ndarray]:
         values = dict(roots)
