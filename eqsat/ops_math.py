@@ -145,6 +145,19 @@ def _reduce_impl(fn):
     return impl
 
 
+def _accumulating_impl(fn):
+    """A sum or product that accumulates float32 in float64 (Theano's acc_dtype), so partial
+    results neither overflow nor lose the precision a long float32 sum does."""
+
+    def impl(x, axis, keepdims):
+        x = np.asarray(x)
+        if x.dtype == np.float32:
+            return fn(x, axis=axis, keepdims=keepdims, dtype=np.float64).astype(np.float32)
+        return fn(x, axis=axis, keepdims=keepdims)
+
+    return impl
+
+
 def _arg_reduce_impl(fn):
     def impl(x, axis, keepdims):
         if len(axis) == 1:
@@ -168,10 +181,13 @@ def _infer_reduce(inputs: list[Variable], axis: tuple[int, ...], keepdims: bool,
     return Type(dtype, shape)
 
 
-for _name, _fn in [("sum", np.sum), ("prod", np.prod), ("max", np.max), ("min", np.min)]:
-    OPS[_name] = OpDef(
-        _name, "reduce", _reduce_impl(_fn), functools.partial(_infer_reduce, _op=_name), 1
-    )
+for _name, _impl in [
+    ("sum", _accumulating_impl(np.sum)),
+    ("prod", _accumulating_impl(np.prod)),
+    ("max", _reduce_impl(np.max)),
+    ("min", _reduce_impl(np.min)),
+]:
+    OPS[_name] = OpDef(_name, "reduce", _impl, functools.partial(_infer_reduce, _op=_name), 1)
 
 
 def _logsumexp(x, axis, keepdims):

@@ -157,6 +157,16 @@ def infer(outputs: Sequence[Variable]) -> Shapes:
             a, b = ins
             s.uf.union(a[-1], b[0])
             s.dims[id(out)] = (*a[:-1], *b[1:])
+        elif node.op in ("gemm", "gemv"):  # beta*c + alpha*op(a)op(b)
+            c, _, a, b, _ = ins
+            a = a[::-1] if p["trans_a"] else a
+            b = b[::-1] if p.get("trans_b") else b
+            s.uf.union(a[-1], b[0])
+            dims = (*a[:-1], *b[1:])
+            for d, cd, cs in zip(dims, c, node.inputs[0].type.shape, strict=True):
+                if cs != 1:
+                    s.uf.union(d, cd)
+            s.dims[id(out)] = dims
         elif node.op == "shape_i":
             s.dims[id(out)] = ()
             s.scalars[id(out)] = ins[0][p["i"]]

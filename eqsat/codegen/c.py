@@ -87,29 +87,52 @@ class _Writer:
             self("}")
 
 
+@dataclass
+class _Operand:
+    """An array a kernel reads: `var` as the loop sees it, `source` the array passed (they
+    differ for a view), and per iteration axis the source axis it steps along (None: the
+    value is broadcast along that axis, stride 0)."""
+
+    var: Variable
+    source: Variable
+    axes: list[int | None]
+
+    @property
+    def scalar(self) -> bool:
+        return all(a is None for a in self.axes)
+
+
+def _operand(kernel: Kernel, v: Variable) -> _Operand:
+    view = kernel.views.get(id(v))
+    if view is None:
+        assert v.ndim == kernel.ndim, (kernel, v)
+        return _Operand(v, v, [None if bc else d for d, bc in enumerate(v.broadcastable)])
+    src = view.inputs[0]
+    axes = [None if j == "x" or src.broadcastable[j] else j for j in view.p["new_order"]]
+    return _Operand(v, src, axes)
+
+
 def render(kernel: Kernel) -> Rendered:
     """The C function of one kernel."""
-    arrays = [v for v in kernel.inputs if not inlined(v)]
-    operands = arrays + kernel.outputs
+    arrays = [_operand(kernel, v) for v in kernel.inputs if not inlined(v)]
     nd = kernel.ndim
-    assert all(v.ndim == nd for v in arrays), kernel
-    ranks = [v.ndim for v in operands]
+    ranks = [a.source.ndim for a in arrays] + [v.ndim for v in kernel.outputs]
     offsets, at = [], nd
     for r in ranks:
         offsets.append(at)
         at += 2 * r
-    params = ", ".join(f"char *p{k}" for k in range(len(operands)))
+    params = ", ".join(f"char *p{k}" for k in range(len(ranks)))
     w = _Writer()
     if nd > 0:
         w(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd))};")
-    for k, v in enumerate(arrays):  # inputs must fit the iteration space
-        for d, bc in enumerate(v.type.broadcastable):
-            want = "1" if bc else f"n{d}"
-            w(f"if (m[{offsets[k] + d}] != {want}) return {k + 1};")
-    for k, v in enumerate(operands):
+    for k, a in enumerate(arrays):  # inputs must fit the iteration space
+        for j, bc in enumerate(a.source.broadcastable):
+            want = "1" if bc else f"n{a.axes.index(j)}"
+            w(f"if (m[{offsets[k] + j}] != {want}) return {k + 1};")
+            if not bc:
+                w(f"const int64_t s{k}_{j} = m[{offsets[k] + a.source.ndim + j}];")
+    for k, v in enumerate(kernel.outputs, len(arrays)):
         for d in range(v.ndim):
-            if k < len(arrays) and v.type.broadcastable[d]:
-                continue
             w(f"const int64_t s{k}_{d} = m[{offsets[k] + v.ndim + d}];")
     total = " * ".join(f"n{d}" for d in range(nd)) or "1"
     w(f"const int64_t total = {total};")
@@ -121,12 +144,12 @@ def render(kernel: Kernel) -> Rendered:
     source = signature + " {\n" + "\n".join(w.lines) + "\n}\n"
     shape_from = []
     for d in range(nd):
-        src = next((k for k, v in enumerate(arrays) if not v.type.broadcastable[d]), None)
-        shape_from.append(None if src is None else (src, d))
-    return Rendered(kernel, source, signature + ";", arrays, shape_from)
+        src = next((k for k, a in enumerate(arrays) if a.axes[d] is not None), None)
+        shape_from.append(None if src is None else (src, arrays[src].axes[d]))
+    return Rendered(kernel, source, signature + ";", [a.source for a in arrays], shape_from)
 
 
-def _empty_fill(kernel: Kernel, arrays: list[Variable]) -> str:
+def _empty_fill(kernel: Kernel, arrays: list[_Operand]) -> str:
     """An empty iteration space still gives a reduction's identity to each output element."""
     red = kernel.reduce
     if red is None:
@@ -145,17 +168,17 @@ def _output_size(kernel: Kernel, red: Apply) -> str:
     return " * ".join(f"n{d}" for d in kept) or "1"
 
 
-def _body(w: _Writer, kernel: Kernel, arrays: list[Variable], load) -> dict[int, str]:
+def _body(w: _Writer, kernel: Kernel, arrays: list[_Operand], load) -> dict[int, str]:
     """Emit the elementwise nodes; returns the C name of every value in the loop body."""
     names: dict[int, str] = {}
     for v in kernel.inputs:
         if inlined(v):
             names[id(v)] = literal(v.data.reshape(()).item(), v.dtype)
-    for k, v in enumerate(arrays):
-        t = C_TYPES[v.dtype]
-        w(f"const {t} a{k} = {load(k, v)};")
-        names[id(v)] = f"a{k}"
-    for j, node in enumerate(kernel.nodes):
+    for k, a in enumerate(arrays):
+        t = C_TYPES[a.var.dtype]
+        w(f"const {t} a{k} = {load(k, a)};")
+        names[id(a.var)] = f"a{k}"
+    for j, node in enumerate(kernel.computed):
         if node.op in REDUCTIONS:
             continue
         row, _ = EXPR[node.op]
@@ -166,7 +189,7 @@ def _body(w: _Writer, kernel: Kernel, arrays: list[Variable], load) -> dict[int,
     return names
 
 
-def _store(w: _Writer, kernel: Kernel, arrays: list[Variable], names: dict, index) -> None:
+def _store(w: _Writer, kernel: Kernel, arrays: list[_Operand], names: dict, index) -> None:
     red = kernel.reduce
     for j, out in enumerate(kernel.outputs):
         if red is not None and out is red.out:
@@ -175,11 +198,12 @@ def _store(w: _Writer, kernel: Kernel, arrays: list[Variable], names: dict, inde
         w(f"*({C_TYPES[out.dtype]}*)(p{k} + {index(k, out)}) = {names[id(out)]};")
 
 
-def _loops(w: _Writer, kernel: Kernel, arrays: list[Variable]) -> None:
+def _loops(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
     nd, red = kernel.ndim, kernel.reduce
     full = red is not None and nd > 0 and set(red.p["axis"]) == set(range(nd))
-    flat_ok = all(all(v.type.broadcastable) or v.type.broadcastable == kernel.broadcastable
-                  for v in arrays) and (red is None or full)  # fmt: skip
+    flat_ok = all(a.scalar or a.axes == list(_plain_axes(kernel)) for a in arrays) and (
+        red is None or full
+    )
     if flat_ok and nd > 0:
         contiguous = _contiguous_test(kernel, arrays)
         w.open(f"if ({contiguous})")
@@ -189,26 +213,29 @@ def _loops(w: _Writer, kernel: Kernel, arrays: list[Variable]) -> None:
     _nested(w, kernel, arrays, full)
 
 
-def _contiguous_test(kernel: Kernel, arrays: list[Variable]) -> str:
+def _plain_axes(kernel: Kernel) -> list[int | None]:
+    return [None if bc else d for d, bc in enumerate(kernel.broadcastable)]
+
+
+def _contiguous_test(kernel: Kernel, arrays: list[_Operand]) -> str:
     """C condition: every non-scalar input is C-contiguous (outputs are allocated so)."""
     tests = ["1"]
-    for k, v in enumerate(arrays):
-        if all(v.type.broadcastable):
+    for k, a in enumerate(arrays):
+        if a.scalar:
             continue
-        step = str(np.dtype(v.dtype).itemsize)
-        for d in reversed(range(v.ndim)):
-            if not v.type.broadcastable[d]:  # (a broadcastable axis has length 1)
+        step = str(np.dtype(a.source.dtype).itemsize)
+        for d in reversed(range(kernel.ndim)):
+            if a.axes[d] is not None:  # (a broadcast axis has length 1)
                 tests.append(f"(n{d} == 1 || s{k}_{d} == {step})")
                 step = f"{step} * n{d}"
     return " && ".join(tests)
 
 
-def _flat(w: _Writer, kernel: Kernel, arrays: list[Variable]) -> None:
+def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
     red = kernel.reduce
 
-    def load(k: int, v: Variable) -> str:
-        i = "0" if all(v.type.broadcastable) else "i"
-        return f"((const {C_TYPES[v.dtype]}*)p{k})[{i}]"
+    def load(k: int, a: _Operand) -> str:
+        return f"((const {C_TYPES[a.source.dtype]}*)p{k})[{'0' if a.scalar else 'i'}]"
 
     def index(k: int, out: Variable) -> str:
         return f"i * {np.dtype(out.dtype).itemsize}"
@@ -265,19 +292,19 @@ def _accumulate(w: _Writer, red: Apply, names: dict, acc_t: str) -> None:
     w(REDUCE[red.op]("acc", cast(names[id(x)], x.dtype, acc_t)))
 
 
-def _nested(w: _Writer, kernel: Kernel, arrays: list[Variable], full: bool) -> None:
+def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> None:
     """Loops over every axis with strides: outer axes first; a reduction's kept axes outside
     its reduced ones, so each output element is one thread's."""
     nd, red = kernel.ndim, kernel.reduce
     reduced = set(red.p["axis"]) if red is not None else set()
     order = [d for d in range(nd) if d not in reduced] + sorted(reduced)
-    operands = arrays + kernel.outputs
+    operands = [a.var for a in arrays] + kernel.outputs
 
     def stride(k: int, d: int) -> str | None:
-        v = operands[k]
-        if red is not None and v is red.out:
-            return None
-        if k < len(arrays) and v.type.broadcastable[d]:
+        if k < len(arrays):
+            j = arrays[k].axes[d]
+            return None if j is None else f"s{k}_{j}"
+        if red is not None and operands[k] is red.out:
             return None
         return f"s{k}_{d}"
 
@@ -285,8 +312,8 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[Variable], full: bool) -> N
         terms = [f"i{d} * {s}" for d in range(nd) if (s := stride(k, d))]
         return " + ".join(terms) or "0"
 
-    def load(k: int, v: Variable) -> str:
-        return f"*(const {C_TYPES[v.dtype]}*)(p{k} + {offset(k)})"
+    def load(k: int, a: _Operand) -> str:
+        return f"*(const {C_TYPES[a.source.dtype]}*)(p{k} + {offset(k)})"
 
     def index(k: int, out: Variable) -> str:
         return offset(k)

@@ -3,7 +3,8 @@
 A row takes the output dtype, the input dtypes and the inputs' C expressions, and returns the C
 expression of the result. Semantics are NumPy's, which the reference backend defines: integer
 division and remainder floor toward -inf and give 0 for a zero divisor, maximum and minimum
-propagate nan, `sign` keeps nan and -0.0, `round` rounds half to even, bool `+` is `or`. The
+propagate nan, `sign` keeps nan, `round` rounds half to even, bool `+` is `or`, and integers
+of mixed signedness compare exactly. The
 helpers they need are in `PRELUDE`. Signed overflow wraps (the library is built with -fwrapv).
 """
 
@@ -87,6 +88,12 @@ def _binary_helper(name: str) -> Row:
 
 def _compare(symbol: str) -> Row:
     def row(o: str, t: list[str], a: list[str]) -> str:
+        kinds = [np.dtype(d).kind for d in t]
+        if sorted(kinds) == ["i", "u"]:  # exact, as NumPy compares them (not as float64)
+            signed = kinds.index("i")
+            x, y = (a[0], a[1]) if signed == 0 else (a[1], a[0])
+            order = f"eq_order_su((int64_t){x}, (uint64_t){y})"  # sign of x - y
+            return f"({order} {symbol} 0)" if signed == 0 else f"(0 {symbol} {order})"
         common = str(np.result_type(*t))
         return f"({cast(a[0], t[0], common)} {symbol} {cast(a[1], t[1], common)})"
 
@@ -218,7 +225,8 @@ def identity(op: str, dtype: str) -> str:
 
 
 def accumulator(op: str, dtype: str) -> str:
-    """The dtype a reduction accumulates in: float32 sums and products in double."""
+    """The dtype a reduction accumulates in: float32 sums and products in double, as Theano's
+    acc_dtype and the NumPy reference (ops_math) do."""
     return "float64" if dtype == "float32" and op in ("sum", "prod") else dtype
 
 
@@ -233,9 +241,10 @@ static inline T eq_softplus_D(T x) {  /* NumPy's logaddexp(0, x) */
     if (x > 0) return x + log1p_(exp_(-x));
     return x;
 }
-static inline T eq_sign_D(T x) { return x > 0 ? 1 : x < 0 ? -1 : x; }
-static inline T eq_maximum_D(T x, T y) { return (x >= y || x != x) ? x : y; }
-static inline T eq_minimum_D(T x, T y) { return (x <= y || x != x) ? x : y; }
+static inline T eq_sign_D(T x) { return x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x; }
+/* NumPy's: the second operand when they compare equal (maximum(0.0, -0.0) is -0.0) */
+static inline T eq_maximum_D(T x, T y) { return (x > y || x != x) ? x : y; }
+static inline T eq_minimum_D(T x, T y) { return (x < y || x != x) ? x : y; }
 static inline T eq_mod_D(T a, T b) {  /* NumPy's npy_divmod */
     if (b == 0) return fmod_(a, b);
     T mod = fmod_(a, b);
@@ -317,5 +326,8 @@ PRELUDE = "\n".join(
         "#endif",
         *(_float_prelude(d) for d in FLOATS),
         *(_int_prelude(d) for d in INTS),
+        "static inline int eq_order_su(int64_t x, uint64_t y) {",
+        "    return x < 0 ? -1 : (uint64_t)x < y ? -1 : (uint64_t)x > y;",
+        "}",
     ]
 )

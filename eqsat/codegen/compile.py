@@ -35,6 +35,7 @@ FLAGS: tuple[str, ...] = (
     "-fopenmp",
     "-fno-math-errno",  # math functions are pure (hoistable, vectorizable); IEEE results kept
     "-fwrapv",  # signed integer overflow wraps around, as in NumPy
+    "-ffp-contract=off",  # no fused multiply-adds: each operation rounds, as in NumPy
     "-std=gnu11",
 )
 LIBS: tuple[str, ...] = ("-lm",)

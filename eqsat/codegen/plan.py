@@ -35,6 +35,16 @@ class Kernel:
     outputs: list[Variable] = field(default_factory=list)  # written
 
     @property
+    def views(self) -> dict[int, Apply]:
+        """The dimshuffles read as restrided inputs, by the id of their output."""
+        return {id(n.out): n for n in self.nodes if n.op in VIEWS}
+
+    @property
+    def computed(self) -> list[Apply]:
+        """The nodes the loop evaluates (views are how it reads, not what it computes)."""
+        return [n for n in self.nodes if n.op not in VIEWS]
+
+    @property
     def reduce(self) -> Apply | None:
         last = self.nodes[-1]
         return last if last.op in REDUCTIONS else None
@@ -69,16 +79,28 @@ def _clients(nodes: list[Apply]) -> dict[int, list[Apply]]:
     return out
 
 
-def _joins(var: Variable, space: tuple[bool, ...], wanted: set[int]) -> bool:
+def _joins(var: Variable, users: list[Apply], space: tuple[bool, ...], wanted: set[int]) -> bool:
     """Whether the node making `var` can be computed inside a loop over `space`: it runs over
     the same iteration space, or it is a scalar the loop recomputes (the C compiler hoists it:
-    kernels are compiled without errno, so math functions are pure) and writes nowhere."""
+    kernels are compiled without errno, so math functions are pure) and writes nowhere. A
+    value a view reads stays outside: a view reads other elements than the loop's own."""
     bc = var.type.broadcastable
+    if any(u.op in VIEWS for u in users):
+        return False
     return len(bc) == len(space) and (bc == space or (all(bc) and id(var) not in wanted))
 
 
-def make_plan(outputs: Sequence[Variable], fusable: Callable[[Apply], bool]) -> Plan:
-    """The steps that compute `outputs`, in an order that respects their dependencies."""
+VIEWS = ("dimshuffle",)  # read by a kernel as its input's data with other strides
+
+
+def make_plan(
+    outputs: Sequence[Variable],
+    fusable: Callable[[Apply], bool],
+    same_shape: Callable[[Variable, Variable], bool] | None = None,
+) -> Plan:
+    """The steps that compute `outputs`, in an order that respects their dependencies.
+    `same_shape(a, b)`, when given, says two values provably have one shape: loops over such
+    values merge into one kernel (several outputs) when no other step sits between them."""
     order = toposort(outputs)
     index = {id(n): k for k, n in enumerate(order)}
     clients = _clients(order)
@@ -87,40 +109,177 @@ def make_plan(outputs: Sequence[Variable], fusable: Callable[[Apply], bool]) -> 
     groups: list[list[Apply]] = []
     spaces: list[tuple[bool, ...]] = []
 
+    def start(node: Apply, space: tuple[bool, ...]) -> None:
+        group_of[id(node)] = len(groups)
+        groups.append([node])
+        spaces.append(space)
+
     for node in reversed(order):  # consumers first: a producer joins its consumers' loop
+        users = clients.get(id(node.out), [])
+        homes = {group_of.get(id(u)) for u in users}
+        home = homes.pop() if len(homes) == 1 and users else None
+        if node.op in VIEWS:
+            if home is not None and id(node.out) not in wanted:
+                group_of[id(node)] = home  # the kernel reads the view's input, restrided
+                groups[home].append(node)
+            continue
         if not fusable(node):
             continue
         if node.op in REDUCTIONS:
-            group_of[id(node)] = len(groups)
-            groups.append([node])
-            spaces.append(node.inputs[0].type.broadcastable)
-            continue
-        users = clients.get(id(node.out), [])
-        homes = {group_of.get(id(u)) for u in users}
-        if users and len(homes) == 1 and None not in homes:
-            (g,) = homes
-            if _joins(node.out, spaces[g], wanted):
-                group_of[id(node)] = g
-                groups[g].append(node)
-                continue
-        group_of[id(node)] = len(groups)
-        groups.append([node])
-        spaces.append(node.out.type.broadcastable)
+            start(node, node.inputs[0].type.broadcastable)
+        elif home is not None and _joins(node.out, users, spaces[home], wanted):
+            group_of[id(node)] = home
+            groups[home].append(node)
+        else:
+            start(node, node.out.type.broadcastable)
 
     kernels = [
         _kernel(f"k{g}", sorted(nodes, key=lambda n: index[id(n)]), spaces[g], clients, wanted)
         for g, nodes in enumerate(groups)
     ]
-    # A kernel runs when its last node would have: its inputs come from the roots of other
-    # groups (a node joins a group only if every user is in it), which come earlier.
-    at = {index[id(k.nodes[-1])]: k for k in kernels}
-    steps: list[Kernel | Call] = []
-    for k, node in enumerate(order):
-        if k in at:
-            steps.append(at[k])
-        elif id(node) not in group_of:
-            steps.append(Call("blas" if node.op in CONTRACTIONS else "host", node))
+    calls = [
+        Call("blas" if n.op in CONTRACTIONS else "host", n) for n in order if id(n) not in group_of
+    ]
+    steps: list[Kernel | Call] = [*kernels, *calls]
+    if same_shape is not None:
+        steps = _merge_siblings(steps, same_shape, wanted)
+    steps = _schedule(steps, index)
+    for n, k in enumerate(s for s in steps if isinstance(s, Kernel)):
+        k.name = f"k{n}"
     return Plan(steps, list(outputs), _last_use(steps, outputs))
+
+
+def _space_var(k: Kernel) -> Variable:
+    """A value whose shape is the kernel's iteration space."""
+    return k.reduce.inputs[0] if k.reduce is not None else k.nodes[-1].out
+
+
+def _produced(step: Kernel | Call) -> list[Variable]:
+    return step.outputs if isinstance(step, Kernel) else [step.node.out]
+
+
+def _deps(steps: list[Kernel | Call]) -> list[set[int]]:
+    """For each step, the positions of the steps whose values it reads."""
+    maker = {id(v): n for n, s in enumerate(steps) for v in _produced(s)}
+    return [{maker[id(v)] for v in _reads(s) if id(v) in maker} for s in steps]
+
+
+def _reaches(deps: list[set[int]], a: int, b: int) -> bool:
+    """Whether step b depends on step a through at least one other step."""
+    todo = [d for d in deps[b] if d != a]
+    seen = set(todo)
+    while todo:
+        n = todo.pop()
+        if a in deps[n]:
+            return True
+        for d in deps[n] - seen:
+            seen.add(d)
+            todo.append(d)
+    return False
+
+
+def _merge_siblings(steps, same_shape, wanted: set[int]) -> list[Kernel | Call]:
+    """Kernels over one iteration space merged into one loop (with each one's outputs), when
+    neither needs a value the other makes through another step, a reduction's result, or a
+    view of a value the other makes (a view reads other elements than the loop's own)."""
+    merged = True
+    while merged:
+        merged = False
+        kernels = [n for n, s in enumerate(steps) if isinstance(s, Kernel)]
+        deps = _deps(steps)
+        for i, a in enumerate(kernels):
+            for b in kernels[i + 1 :]:
+                ka, kb = steps[a], steps[b]
+                if ka.broadcastable != kb.broadcastable or (ka.reduce and kb.reduce):
+                    continue
+                if not same_shape(_space_var(ka), _space_var(kb)):
+                    continue
+                if _reads_inside(ka, kb) or _reads_inside(kb, ka):
+                    continue
+                if _reaches(deps, a, b) or _reaches(deps, b, a):
+                    continue
+                others = [v for n, s in enumerate(steps) if n not in (a, b) for v in _reads(s)]
+                steps[a] = _union(ka, kb, wanted | {id(v) for v in others})
+                del steps[b]
+                merged = True
+                break
+            if merged:
+                break
+    return steps
+
+
+def _reads_inside(reader: Kernel, maker: Kernel) -> bool:
+    """Whether reader needs maker's reduction result, or a view of a value maker makes."""
+    red = maker.reduce
+    if red is not None and any(v is red.out for v in reader.inputs):
+        return True
+    made = {id(o) for o in maker.outputs}
+    return any(id(d.inputs[0]) in made for d in reader.views.values())
+
+
+def _union(a: Kernel, b: Kernel, needed: set[int]) -> Kernel:
+    """One loop computing both kernels (a reduction, if either has one, last); a value one
+    makes and the other reads is computed in the loop, and written only if `needed`."""
+    nodes = a.nodes + b.nodes
+    made = {id(n.out) for n in nodes if n.op not in VIEWS}
+    inputs = {id(v): v for v in a.inputs + b.inputs if id(v) not in made}
+    red = a.reduce or b.reduce
+    outputs = [
+        o for o in a.outputs + b.outputs
+        if id(o) in needed or (red is not None and o is red.out)
+    ]  # fmt: skip
+    return Kernel(a.name, _topological(nodes), a.broadcastable, list(inputs.values()), outputs)
+
+
+def _topological(nodes: list[Apply]) -> list[Apply]:
+    """nodes in an order where each comes after those of its inputs among them."""
+    made = {id(n.out): n for n in nodes}
+    out: list[Apply] = []
+    done: set[int] = set()
+
+    def visit(n: Apply) -> None:
+        if id(n) in done:
+            return
+        done.add(id(n))
+        for i in n.inputs:
+            if id(i) in made:
+                visit(made[id(i)])
+        out.append(n)
+
+    red = next((n for n in nodes if n.op in REDUCTIONS), None)
+    for n in nodes:
+        if n is not red:
+            visit(n)
+    if red is not None:
+        visit(red)
+    return out
+
+
+def _schedule(steps: list[Kernel | Call], index: dict[int, int]) -> list[Kernel | Call]:
+    """Steps in dependency order, each as early as the graph's own order allows."""
+    deps = _deps(steps)
+    first = [min(index[id(n)] for n in _nodes(s)) for s in steps]
+    ready = sorted((first[n], n) for n, d in enumerate(deps) if not d)
+    users: dict[int, list[int]] = {}
+    for n, d in enumerate(deps):
+        for m in d:
+            users.setdefault(m, []).append(n)
+    waiting = [len(d) for d in deps]
+    out = []
+    while ready:
+        _, n = ready.pop(0)
+        out.append(steps[n])
+        for u in users.get(n, []):
+            waiting[u] -= 1
+            if waiting[u] == 0:
+                ready.append((first[u], u))
+                ready.sort()
+    assert len(out) == len(steps), "kernel plan has a cycle"
+    return out
+
+
+def _nodes(step: Kernel | Call) -> list[Apply]:
+    return step.nodes if isinstance(step, Kernel) else [step.node]
 
 
 def _kernel(name, nodes, space, clients, wanted) -> Kernel:
@@ -128,8 +287,10 @@ def _kernel(name, nodes, space, clients, wanted) -> Kernel:
     inputs: dict[int, Variable] = {}
     outputs = []
     for n in nodes:
+        if n.op in VIEWS:
+            continue
         for i in n.inputs:
-            if i.owner is None or id(i.owner) not in members:
+            if i.owner is None or id(i.owner) not in members or i.owner.op in VIEWS:
                 inputs.setdefault(id(i), i)
         users = clients.get(id(n.out), [])
         if id(n.out) in wanted or any(id(u) not in members for u in users):
@@ -140,7 +301,11 @@ def _kernel(name, nodes, space, clients, wanted) -> Kernel:
 
 
 def _reads(step: Kernel | Call) -> list[Variable]:
-    return step.inputs if isinstance(step, Kernel) else list(step.node.inputs)
+    """Values a step reads from other steps (a kernel's views read their input)."""
+    if not isinstance(step, Kernel):
+        return list(step.node.inputs)
+    views = step.views
+    return [views[id(v)].inputs[0] if id(v) in views else v for v in step.inputs]
 
 
 def _last_use(steps: list[Kernel | Call], outputs: Sequence[Variable]) -> list[list[Variable]]:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from eqsat import shapes
 from eqsat.codegen import c
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan
@@ -31,7 +32,13 @@ class CThunk:
     def __init__(self, outputs: Sequence[Variable], roots: Sequence[Variable] = ()) -> None:
         self.outputs = list(outputs)
         self.roots = list(roots)
-        self.plan: Plan = make_plan(self.outputs, c.fusable)
+        known = shapes.infer(self.outputs)
+
+        def same_shape(a: Variable, b: Variable) -> bool:
+            key = known.key(a)
+            return key is not None and key == known.key(b)
+
+        self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.library: Library | None = None
         if self.rendered:
