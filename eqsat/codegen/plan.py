@@ -118,8 +118,9 @@ def make_plan(
         users = clients.get(id(node.out), [])
         homes = {group_of.get(id(u)) for u in users}
         home = homes.pop() if len(homes) == 1 and users else None
-        if node.op in VIEWS:
-            if home is not None and id(node.out) not in wanted:
+        if node.op in VIEWS:  # (a view of a view stays a host step: one restriding each)
+            chained = any(u.op in VIEWS for u in users)
+            if home is not None and id(node.out) not in wanted and not chained:
                 group_of[id(node)] = home  # the kernel reads the view's input, restrided
                 groups[home].append(node)
             continue

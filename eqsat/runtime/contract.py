@@ -3,8 +3,9 @@
 alpha, beta and transposed operands go to BLAS as they are: `W - lr * dot(x.T, g)` is one
 gemm reading x where it lies, not a transpose, a product, a scaling and a subtraction. An
 operand BLAS can't take as it is (no unit stride on either axis) is copied first. Other
-dtypes than float32/float64, a missing CBLAS, and alpha or beta of 0 (BLAS would skip a term
-whose inf or nan NumPy propagates) use the op's NumPy implementation instead.
+dtypes than float32/float64, a missing CBLAS, alpha or beta of 0 and empty operands (where BLAS
+skips a term: an inf or nan NumPy propagates, or beta's scaling of y when op(a) has no rows) use
+the op's NumPy implementation instead.
 """
 
 from __future__ import annotations
@@ -118,6 +119,8 @@ def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
 
     def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         check(a, False, b, False)
+        if not (a.size and b.size):  # BLAS returns early on empty operands: NumPy's result
+            return run_node(node, [a, b])
         if a.ndim == 2 and b.ndim == 2:
             out = np.empty((a.shape[0], b.shape[1]), np_dtype)
             _gemm(fns, out, None, 1.0, a, False, b, False, 0.0)
@@ -133,9 +136,9 @@ def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
         return out
 
     def gemm_or_gemv(c, alpha, a, b, beta) -> np.ndarray:
+        if float(alpha) == 0 or float(beta) == 0 or not (a.size and b.size):
+            return run_node(node, [c, alpha, a, b, beta])  # where BLAS would skip a term
         alpha, beta = float(alpha), float(beta)
-        if alpha == 0 or beta == 0:
-            return run_node(node, [c, alpha, a, b, beta])
         ta, tb = bool(p["trans_a"]), bool(p.get("trans_b", False))
         check(a, ta, b, tb)
         if node.op == "gemm":
