@@ -26,6 +26,8 @@ class _Config:
         # ops, 3.8 s at 950, 15 s at 1,400) and egglog cannot be interrupted; extraction is
         # quadratic on long chains too (0.9 s at 2,000 ops). Larger graphs are left as they are.
         self.opt_max_graph = 600
+        # Optimized graphs are kept in compiledir, keyed by graph, settings and eqsat's code.
+        self.opt_cache = os.environ.get("EQSAT_OPT_CACHE", "1") != "0"
         self.compiledir = os.environ.get(
             "EQSAT_COMPILEDIR",
             os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "eqsat"),

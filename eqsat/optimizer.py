@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eqsat import shapes
+from eqsat import optcache, shapes
 from eqsat.config import config
 from eqsat.extract import CostModel, dag_cost, extract, graph_cost
 from eqsat.graph import Variable, toposort
@@ -66,6 +66,7 @@ class OptimizationRecord:
     enodes: int = 0
     times: dict[str, float] = field(default_factory=dict)
     fallback: str | None = None  # why the unoptimized graph was kept, if it was
+    cached: bool = False  # read from the optimizer's cache (eqsat/optcache.py), not derived
 
 
 def _leaf_sizes(leaves: list[Variable]) -> dict[int, float]:
@@ -168,8 +169,16 @@ def optimize(
         )
         record.ops_after = record.ops_before
         return list(outputs), record
+    limits = limits or Limits.from_config()
+    fast = config.fast_math if fast_math is None else fast_math
+    key = optcache.key(outputs, (limits, fast))
+    hit = optcache.load(key, outputs) if key else None
+    if hit is not None:
+        new, record = hit
+        record.cached = True
+        return new, record
     try:
-        new = _optimize(list(outputs), limits or Limits.from_config(), fast_math, record)
+        new = _optimize(list(outputs), limits, fast, record)
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # egglog panics are BaseExceptions
@@ -178,6 +187,8 @@ def optimize(
         warnings.warn(message, stacklevel=3)
         return list(outputs), record
     record.ops_after = len(toposort(new))
+    if key:
+        optcache.store(key, outputs, new, record)
     return new, record
 
 
@@ -192,8 +203,7 @@ def _fits(new: Variable, old: Variable) -> bool:
     )
 
 
-def _optimize(outputs, limits, fast_math, record) -> list[Variable]:
-    fast = config.fast_math if fast_math is None else fast_math
+def _optimize(outputs, limits, fast, record) -> list[Variable]:
     t0 = time.perf_counter()
     with to_egraph(outputs, program(fast), shapes.infer(outputs)) as tg:
         t1 = time.perf_counter()

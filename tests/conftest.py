@@ -24,6 +24,8 @@ def pytest_generate_tests(metafunc):
 def backend(request, monkeypatch):
     mode = getattr(request, "param", "py")
     monkeypatch.setattr(config, "mode", mode)
+    # Tests see the optimizer run (tests/optimizer/test_optcache.py turns its cache back on).
+    monkeypatch.setattr(config, "opt_cache", False)
     return mode
 
 
