@@ -14,6 +14,8 @@ import eqsat
 from eqsat.codegen import compile as cc
 from eqsat.config import config
 
+BACKEND_INDEPENDENT = True  # no compiled function here: one run covers every backend
+
 REPO = str(Path(eqsat.__file__).resolve().parents[1])
 
 ADD_SOURCE = """
@@ -170,8 +172,6 @@ def test_concurrent_processes_compile_the_same_sources(cache_dir, tmp_path):
 import json, os, sys, time
 from eqsat.codegen import compile as cc
 from eqsat.config import config
-
-BACKEND_INDEPENDENT = True  # no compiled function here: one run covers every backend
 
 cc._toolchain(config.compiledir)  # probe before the barrier, so the compiles race
 open(os.path.join(sys.argv[1], "ready" + sys.argv[2]), "w").close()
