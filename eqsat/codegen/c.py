@@ -247,14 +247,36 @@ def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         _store(w, kernel, arrays, names, index)
         w.close()
         return
-    _full_reduction(w, kernel, arrays, red, "for (int64_t i = 0; i < total; i++)", load, index)
+
+    def loops(w2: _Writer, accumulate) -> None:
+        w2(_simd(red))
+        w2.open("for (int64_t i = lo; i < hi; i++)")
+        names = _body(w2, kernel, arrays, load)
+        _store(w2, kernel, arrays, names, index)
+        accumulate(names)
+        w2.close()
+
+    _full_reduction(w, kernel, red, "total", loops, len(arrays))
 
 
-def _full_reduction(w, kernel, arrays, red, loop_head, load, index, inner=None) -> None:
+def _simd(red: Apply | None) -> str:
+    """The pragma of an innermost loop: vectorized, a sum or product as lanes of partials
+    (OpenMP allows that reordering; -ffast-math, which would also break nan, is not needed)."""
+    if red is None:
+        return "#pragma omp simd"
+    if red.op in ("sum", "prod"):
+        return f"#pragma omp simd reduction({'+' if red.op == 'sum' else '*'}:acc)"
+    return ""  # max and min propagate nan: kept in order
+
+
+def _full_reduction(w, kernel, red, extent: str, loops, n_arrays: int) -> None:
+    """A reduction over every axis: each thread reduces a contiguous share of the first loop's
+    `extent` into its own partial, and the partials are combined in thread order (so the
+    result does not depend on timing). `loops(w, accumulate)` writes the loop nest over
+    [lo, hi) of that extent."""
     acc_t = accumulator(red.op, red.out.dtype)
     ct = C_TYPES[acc_t]
-    init = identity(red.op, acc_t)
-    k_out = len(arrays) + kernel.outputs.index(red.out)
+    k_out = n_arrays + kernel.outputs.index(red.out)
     w(f"{ct} part[{MAX_THREADS}];")
     w("int used = 1, threads = 1;")
     w("#ifdef _OPENMP")
@@ -262,23 +284,15 @@ def _full_reduction(w, kernel, arrays, red, loop_head, load, index, inner=None) 
     w("#endif")
     w(f"#pragma omp parallel if (total >= {PARALLEL}) num_threads(threads)")
     w.open("")
-    w("int t = 0;")
+    w("int t = 0, nt = 1;")
     w("#ifdef _OPENMP")
     w("t = omp_get_thread_num();")
-    w("#pragma omp single")
-    w("used = omp_get_num_threads();")
+    w("nt = omp_get_num_threads();")
     w("#endif")
-    w(f"{ct} acc = {init};")
-    collapse = f" collapse({kernel.ndim})" if inner and kernel.ndim > 1 else ""
-    w("#pragma omp for schedule(static)" + collapse)
-    if inner:
-        inner(w, lambda names: _accumulate(w, red, names, acc_t))
-    else:
-        w.open(loop_head)
-        names = _body(w, kernel, arrays, load)
-        _store(w, kernel, arrays, names, index)
-        _accumulate(w, red, names, acc_t)
-        w.close()
+    w("if (t == 0) used = nt;")
+    w(f"const int64_t lo = {extent} * t / nt, hi = {extent} * (t + 1) / nt;")
+    w(f"{ct} acc = {identity(red.op, acc_t)};")
+    loops(w, lambda names: _accumulate(w, red, names, acc_t))
     w("part[t] = acc;")
     w.close()
     w(f"{ct} acc = part[0];")
@@ -323,27 +337,34 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> N
 
     if red is not None and full:
 
-        def inner(w2, accumulate):
-            for d in order:
+        def loops(w2: _Writer, accumulate) -> None:
+            first, *rest = order
+            w2(_simd(red) if not rest else "")
+            w2.open(f"for (int64_t i{first} = lo; i{first} < hi; i{first}++)")
+            for n, d in enumerate(rest):
+                w2(_simd(red) if n == len(rest) - 1 else "")
                 w2.open(head(d))
             names = _body(w2, kernel, arrays, load)
             _store(w2, kernel, arrays, names, index)
             accumulate(names)
             w2.close(nd)
 
-        _full_reduction(w, kernel, arrays, red, "", load, index, inner)
+        _full_reduction(w, kernel, red, f"n{order[0]}", loops, len(arrays))
         return
 
     kept = [d for d in order if d not in reduced]
-    if kept:
+    if kept:  # (without a reduction, the kept loops are all the loops: vectorize them too)
         collapse = f" collapse({len(kept)})" if len(kept) > 1 else ""
-        w(f"#pragma omp parallel for{collapse} if (total >= {PARALLEL}) schedule(static)")
+        simd = " simd" if red is None else ""
+        w(f"#pragma omp parallel for{simd}{collapse} if (total >= {PARALLEL}) schedule(static)")
     for d in kept:
         w.open(head(d))
     if red is not None:
         acc_t = accumulator(red.op, red.out.dtype)
         w(f"{C_TYPES[acc_t]} acc = {identity(red.op, acc_t)};")
     for d in order[len(kept) :]:
+        if d == order[-1]:
+            w(_simd(red))
         w.open(head(d))
     names = _body(w, kernel, arrays, load)
     _store(w, kernel, arrays, names, index)
