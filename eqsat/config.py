@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 
@@ -15,7 +16,7 @@ class _Config:
 
     def __init__(self) -> None:
         self._floatX = os.environ.get("EQSAT_FLOATX", "float64")
-        self._mode = os.environ.get("EQSAT_MODE", "py")
+        self._mode = os.environ.get("EQSAT_MODE") or _default_mode()
         # The optimizer: "eqsat" (equality saturation) or None; its bounds and fast_math.
         self.optimizer: str | None = os.environ.get("EQSAT_OPTIMIZER", "eqsat") or None
         self.fast_math = False
@@ -51,6 +52,13 @@ class _Config:
     @mode.setter
     def mode(self, value: str) -> None:
         self._mode = check_mode(value)
+
+
+def _default_mode() -> str:
+    """"c" where a C compiler is found (as eqsat.codegen.compile looks for one), else "py"."""
+    if os.environ.get("CC") or any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
+        return "c"
+    return "py"
 
 
 def check_mode(mode: str) -> str:
