@@ -4,10 +4,12 @@ Each kernel is `int kN(char *p0, ..., char *pK, const int64_t *m)`: the data poi
 array operands (inputs, then outputs) and `m`, the iteration shape followed by each operand's
 shape and byte strides. It returns 0, or 1 + the index of an input whose shape does not fit the
 iteration space (the caller raises). Broadcasting is by zero strides: an axis the type declares
-broadcastable is never stepped along. When every operand is contiguous (or a scalar) the loop is
-one flat loop the compiler vectorizes; past `PARALLEL` elements, OpenMP splits the outer loop
-across cores. Reductions over all axes keep one partial per thread, summed in thread order so
-the result does not depend on timing; others give each output element to one thread.
+broadcastable is never stepped along; a view (dimshuffle) input maps its own axes onto the
+loop's. When every operand is contiguous (or a scalar) the loop is one flat loop; otherwise
+nested strided loops. Innermost loops are `omp simd` (vectorized, with glibc's vector math);
+past `PARALLEL` elements, OpenMP splits the outer loop across cores. Reductions over all axes
+give each thread a share and keep one partial per thread, combined in thread order so the
+result does not depend on timing; others give each output element to one thread.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@
   intermediates inside it are never allocated.
 - `Call` "blas": a contraction (dot, gemm, gemv) on the BLAS NumPy ships.
 - `Call` "host": any other op, through its NumPy implementation; dimshuffle, reshape of
-  contiguous data and basic slicing give views there, not copies.
+  contiguous data and basic slicing give views there, not copies. A dimshuffle whose only
+  reader is a kernel is not a step at all: the kernel reads its input with other strides.
 
 The plan knows nothing of C: which nodes a backend can compile is the `fusable` predicate it
 passes, so the CUDA backend can share the plan.
@@ -18,7 +19,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from eqsat.graph import Apply, Constant, Variable, toposort
-from eqsat.ops import OPS
 
 REDUCTIONS = ("sum", "prod", "max", "min")
 CONTRACTIONS = ("dot", "gemm", "gemv")
@@ -334,7 +334,3 @@ def describe(plan: Plan) -> str:
         else:
             lines.append(f"{s.kind}: {s.node.op}")
     return "\n".join(lines)
-
-
-def elementwise(node: Apply) -> bool:
-    return OPS[node.op].kind == "elemwise"

@@ -45,6 +45,9 @@ class CThunk:
         if self.rendered:
             declarations = "\n".join(r.declaration for r in self.rendered)
             self.library = load(c.source(self.rendered), declarations)
+        self._generate()
+
+    def _generate(self) -> None:
         self.source, self.run = _Generator(self).function()
         if any(not isinstance(s, Kernel) for s in self.plan.steps):
             # Kernels never raise floating-point warnings; NumPy in the other steps must not
@@ -52,12 +55,13 @@ class CThunk:
             self.run = _quietly(self.run)
 
     def __call__(self, roots: dict[int, np.ndarray]) -> list[np.ndarray]:
+        """Outputs from root values by variable id (the reference backend's interface)."""
         missing = [v for v in _free_inputs(self.plan) if id(v) not in roots]
         if missing:
             raise KeyError(f"no value for graph input {missing[0]!r}")
         if not self.roots:
             self.roots = _free_inputs(self.plan)
-            self.source, self.run = _Generator(self).function()
+            self._generate()
         return self.run(*[roots.get(id(v)) for v in self.roots])
 
 
