@@ -55,7 +55,7 @@ class _Config:
 
 
 def _default_mode() -> str:
-    """ "c" where a C compiler is found (as eqsat.codegen.compile looks for one), else "py"."""
+    """The C backend where a C compiler is found (as eqsat.codegen.compile looks), else "py"."""
     if os.environ.get("CC") or any(shutil.which(cc) for cc in ("cc", "gcc", "clang")):
         return "c"
     return "py"
