@@ -60,6 +60,11 @@ class Rendered:
     declaration: str
     inputs: list[Variable]  # array operands read, in pointer order
     shape_from: list[tuple[int, int] | None]  # per iteration axis: (input, axis) giving its length
+    meta: int  # length of its `m` (0: a 0-d kernel takes none)
+
+    @property
+    def pointers(self) -> int:
+        return len(self.inputs) + len(self.kernel.outputs)
 
     def output_shape(self, out: Variable, shape: tuple[int, ...]) -> tuple[int, ...]:
         red = self.kernel.reduce
@@ -148,7 +153,8 @@ def render(kernel: Kernel) -> Rendered:
     for d in range(nd):
         src = next((k for k, a in enumerate(arrays) if a.axes[d] is not None), None)
         shape_from.append(None if src is None else (src, arrays[src].axes[d]))
-    return Rendered(kernel, source, signature + ";", [a.source for a in arrays], shape_from)
+    sources = [a.source for a in arrays]
+    return Rendered(kernel, source, signature + ";", sources, shape_from, at if nd > 0 else 0)
 
 
 def _empty_fill(kernel: Kernel, arrays: list[_Operand]) -> str:
@@ -392,6 +398,22 @@ def _reduced_offset(kernel: Kernel, red: Apply, k: int) -> str:
     return " + ".join(terms) or "0"
 
 
-def source(kernels: list[Rendered]) -> str:
-    """One C translation unit for all kernels of a function."""
-    return PRELUDE + "\n\n" + "\n".join(r.source for r in kernels)
+def segment(name: str, kernels: list[Rendered]) -> tuple[str, str]:
+    """(source, declaration) of `int name(char **p, const int64_t *m)`, which runs kernels that
+    follow each other in one call: their pointers and shapes one after the other in p and m. It
+    returns 0, or (kernel's position + 1) << 16 | that kernel's code."""
+    lines, at_p, at_m = [], 0, 0
+    for n, r in enumerate(kernels):
+        args = [f"p[{at_p + k}]" for k in range(r.pointers)] + ([f"m + {at_m}"] if r.meta else [])
+        lines.append(f"    code = {r.kernel.name}({', '.join(args)});")
+        lines.append(f"    if (code) return ({n + 1} << 16) | code;")
+        at_p, at_m = at_p + r.pointers, at_m + r.meta
+    signature = f"int {name}(char **p, const int64_t *m)"
+    body = "\n".join(["    int code;", *lines, "    (void)m;", "    return 0;"])
+    return f"{signature} {{\n{body}\n}}\n", signature + ";"
+
+
+def source(kernels: list[Rendered], segments: list[str] = ()) -> str:
+    """One C translation unit for all kernels of a function (and the segments that chain
+    them)."""
+    return PRELUDE + "\n\n" + "\n".join([r.source for r in kernels] + list(segments))

@@ -41,10 +41,17 @@ class CThunk:
 
         self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
         self.rendered = [c.render(k) for k in self.plan.kernels]
+        self.segments = _segments(self.plan.steps)
+        by_kernel = {id(r.kernel): r for r in self.rendered}
+        chained = [
+            c.segment(f"s{n}", [by_kernel[id(self.plan.steps[k])] for k in run])
+            for n, run in enumerate(self.segments.values())
+        ]
         self.library: Library | None = None
         if self.rendered:
-            declarations = "\n".join(r.declaration for r in self.rendered)
-            self.library = load(c.source(self.rendered), declarations)
+            declarations = [r.declaration for r in self.rendered] + [d for _, d in chained]
+            source = c.source(self.rendered, [s for s, _ in chained])
+            self.library = load(source, "\n".join(declarations))
         self._generate()
 
     def _generate(self) -> None:
@@ -63,6 +70,21 @@ class CThunk:
             self.roots = _free_inputs(self.plan)
             self._generate()
         return self.run(*[roots.get(id(v)) for v in self.roots])
+
+
+def _segments(steps: list) -> dict[int, list[int]]:
+    """Runs of two or more kernels in a row, by the position of their first: each run is one
+    C call (a function with one kernel, or whose kernels follow each other, makes one)."""
+    runs: dict[int, list[int]] = {}
+    run: list[int] = []
+    for k, step in enumerate([*steps, None]):
+        if isinstance(step, Kernel):
+            run.append(k)
+            continue
+        if len(run) > 1:
+            runs[run[0]] = run
+        run = []
+    return runs
 
 
 def _quietly(run: Callable) -> Callable:
@@ -98,6 +120,7 @@ class _Generator:
             ffi = thunk.library.ffi
             self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
         self.lines: list[str] = []
+        self.rendered = {id(r.kernel): r for r in thunk.rendered}
 
     def name(self, v: Variable) -> str:
         if id(v) not in self.names:
@@ -114,14 +137,20 @@ class _Generator:
     def function(self) -> tuple[str, Callable]:
         thunk = self.thunk
         params = [self.name(v) for v in thunk.roots]
-        by_kernel = {id(r.kernel): r for r in thunk.rendered}
-        for k, (step, dead) in enumerate(zip(thunk.plan.steps, thunk.plan.last_use, strict=True)):
-            if isinstance(step, Kernel):
-                self.kernel(by_kernel[id(step)])
+        steps, last_use = thunk.plan.steps, thunk.plan.last_use
+        k = 0
+        while k < len(steps):
+            run = thunk.segments.get(k, [k])
+            if len(run) > 1:
+                self.segment(run)
+            elif isinstance(steps[k], Kernel):
+                self.kernel(k)
             else:
-                self.call(step, k)
+                self.call(steps[k], k)
+            dead = [v for j in run for v in last_use[j]]
             if dead:
                 self.lines.append(f"del {', '.join(self.names[id(v)] for v in dead)}")
+            k = run[-1] + 1
         outs, seen = [], set()
         thunk.fresh = []  # per output: allocated by this run, not repeated
         for o in thunk.plan.outputs:
@@ -140,17 +169,19 @@ class _Generator:
             return f"fb({n})"
         return f"(fb({n}) if {n}.flags.c_contiguous else address(ffi, {n}))"
 
-    def kernel(self, r: c.Rendered) -> None:
+    def prepare(self, k: int) -> tuple[list[str], list[str], list[str]]:
+        """Lines computing kernel k's iteration shape and allocating its outputs; returns the
+        expressions of its pointers, of its shape words (m), and the names it reads."""
+        r = self.rendered[id(self.thunk.plan.steps[k])]
         kernel, red = r.kernel, r.kernel.reduce
-        fn = self.bind(kernel.name, getattr(self.thunk.library.lib, kernel.name))
         reads = [self.name(v) for v in r.inputs]
         dims = [f"{reads[s[0]]}.shape[{s[1]}]" if s else "1" for s in r.shape_from]
-        shape = [f"n{d}" for d in range(kernel.ndim)]
+        shape = [f"n{k}_{d}" for d in range(kernel.ndim)]
         line = self.lines.append
         if dims:
             line(f"{', '.join(shape)}, = {', '.join(dims)},")
         if red is not None and red.op in ("max", "min") and red.p["axis"]:
-            zero = " or ".join(f"n{d} == 0" for d in red.p["axis"])
+            zero = " or ".join(f"n{k}_{d} == 0" for d in red.p["axis"])
             axes = self.bind(f"axes_{kernel.name}", red.p["axis"])
             line(f"if {zero}: mismatch.empty({red.op!r}, ({', '.join(shape)},), {axes})")
         outs = []
@@ -161,13 +192,33 @@ class _Generator:
             line(f"{self.name(o)} = empty(({dims_text}), {dtype})")
             self.fresh.add(id(o))
             outs.append(self.name(o))
-        args = [self.pointer(v) for v in r.inputs] + [f"fb({o})" for o in outs]
-        if kernel.ndim > 0:
-            meta = [*shape] + [f"*{n}.shape, *{n}.strides" for n in reads + outs]
-            args.append(f"new('int64_t[]', [{', '.join(meta)}])")
+        pointers = [self.pointer(v) for v in r.inputs] + [f"fb({o})" for o in outs]
+        meta = [*shape] + [f"*{n}.shape, *{n}.strides" for n in reads + outs] if r.meta else []
+        return pointers, meta, reads
+
+    def kernel(self, k: int) -> None:
+        kernel = self.thunk.plan.steps[k]
+        fn = self.bind(kernel.name, getattr(self.thunk.library.lib, kernel.name))
+        pointers, meta, reads = self.prepare(k)
+        args = pointers + ([f"new('int64_t[]', [{', '.join(meta)}])"] if meta else [])
         this = self.bind(f"K_{kernel.name}", kernel)
-        line(f"code = {fn}({', '.join(args)})")
-        line(f"if code: mismatch({this}, [{', '.join(reads)}], code - 1)")
+        self.lines.append(f"code = {fn}({', '.join(args)})")
+        self.lines.append(f"if code: mismatch({this}, [{', '.join(reads)}], code - 1)")
+
+    def segment(self, run: list[int]) -> None:
+        """Kernels that follow each other, in one C call."""
+        pointers, meta, reads = [], [], []
+        for k in run:
+            p, m, r = self.prepare(k)
+            pointers, meta, reads = pointers + p, meta + m, [*reads, f"[{', '.join(r)}]"]
+        n = list(self.thunk.segments).index(run[0])
+        fn = self.bind(f"s{n}", getattr(self.thunk.library.lib, f"s{n}"))
+        kernels = self.bind(f"S_{n}", [self.thunk.plan.steps[k] for k in run])
+        self.lines.append(
+            f"code = {fn}(new('char *[]', [{', '.join(pointers)}]), "
+            f"new('int64_t[]', [{', '.join(meta)}]))"
+        )
+        self.lines.append(f"if code: mismatch.segment({kernels}, [{', '.join(reads)}], code)")
 
     def call(self, step: Call, k: int) -> None:
         node = step.node
@@ -209,13 +260,17 @@ class _Mismatch:
     """The errors a kernel step raises: a shape that does not fit, an empty max or min."""
 
     def __call__(self, kernel: Kernel, arrays: list[np.ndarray], bad: int) -> None:
-        ops = ", ".join(n.op for n in kernel.nodes)
+        ops = ", ".join(n.op for n in kernel.computed)
         shapes = ", ".join(str(a.shape) for a in arrays)
         raise ValueError(
             f"{ops}: input shapes {shapes} do not match (input {bad} of shape "
             f"{arrays[bad].shape}), and no input is declared broadcastable there (use a row/col "
             "type, dimshuffle('x', ...) or T.tensor(broadcastable=...) to broadcast)"
         )
+
+    def segment(self, kernels: list[Kernel], arrays: list[list[np.ndarray]], code: int) -> None:
+        n = (code >> 16) - 1
+        self(kernels[n], arrays[n], (code & 0xFFFF) - 1)
 
     @staticmethod
     def empty(op: str, shape: tuple, axes: tuple) -> None:

@@ -126,3 +126,20 @@ def test_logistic_regression_step_is_a_few_kernels(n):
     want = fp(*data) + [w.get_value(), b.get_value()]
     for g, e in zip(got, want, strict=True):
         np.testing.assert_allclose(g, e, rtol=1e-12)
+
+
+def test_kernels_in_a_row_are_one_call_and_a_mismatch_names_its_kernel():
+    from eqsat.runtime.compiled import CThunk
+
+    x, y, z = T.dvectors("x", "y", "z")
+    s = T.exp(x).sum()
+    out = y + z * s  # a second loop, over another shape: two kernels, one after the other
+    thunk = CThunk([s, out])
+    assert len(thunk.plan.kernels) == 2 and list(thunk.segments.values()) == [[0, 1]]
+    assert thunk.source.count("code = ") == 1  # one C call runs both
+    a, b, cc = np.linspace(0, 1, 4), np.arange(3.0), np.arange(3.0) + 1
+    got = thunk({id(x): a, id(y): b, id(z): cc})
+    np.testing.assert_allclose(got[0], np.exp(a).sum(), rtol=1e-14)
+    np.testing.assert_allclose(got[1], b + cc * np.exp(a).sum(), rtol=1e-14)
+    with pytest.raises(ValueError, match=r"^mul, add: input shapes .* do not match"):
+        thunk({id(x): a, id(y): b, id(z): np.arange(5.0)})
