@@ -13,11 +13,10 @@ and a warm compile cache, each in a fresh subprocess.
 Rows: eqsat in each of --modes ("n/a" where a mode raises NotImplementedError or ValueError at
 function creation), NumPy written by hand (forward and backward), PyTensor with its C backend
 (mode="CVM") and with its default backend (mode="NUMBA"), and jax.jit on the CPU with float64.
-Each row gives the median time of one call, the number of timed calls (rows of one table are
-sampled in turn, round after round, so that the machine's load weighs on all alike), the time
-relative to eqsat ("x eqsat", >1 is slower; mode c if it works, else the first mode that does),
-and whether one call from the starting state agrees with the NumPy version (allclose, rtol
-1e-6): "MISMATCH" marks fast code that computes something else.
+Each row gives the median time of one call, the number of timed calls (more for fast rows, at
+least a few for slow ones), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it
+works, else the first mode that does), and whether one call from the starting state agrees with
+the NumPy version (allclose, rtol 1e-6): "MISMATCH" marks fast code that computes something else.
 Training steps change their parameters on every call, as training does. Peers that are not
 installed are reported so (`pip install -e ".[bench]"` installs them). --quick is a smoke run.
 Times are only as quiet as the machine: the header prints its load average. BLAS and XLA use
@@ -451,43 +450,22 @@ def mismatch_note(got: list[np.ndarray], want: list[np.ndarray]) -> str:
 
 
 def run_row(
-    name: str, make: Callable[[str], Call], want: list | None
-) -> tuple[Row, list | None, Call | None]:
-    """Build, and call once from the starting state to check against `want` (not timed)."""
+    name: str, make: Callable[[str], Call], want: list | None, s: Settings, loops: int = 1
+) -> tuple[Row, list | None]:
+    """Build, call once from the starting state to check against `want`, then time."""
     try:
         call = make(name)
         with np.errstate(all="ignore"):  # naive forms overflow; the check says if that matters
             got = snapshot(call())
     except Unavailable as why:
-        return Row(name, check=why.check, note=why.note), None, None
+        return Row(name, check=why.check, note=why.note), None
     except Exception as err:  # one broken implementation must not stop the others
-        return Row(name, check="error", note=f"{type(err).__name__}: {err}"), None, None
+        return Row(name, check="error", note=f"{type(err).__name__}: {err}"), None
     check = "reference" if want is None else "ok" if agrees(got, want) else "MISMATCH"
     note = mismatch_note(got, want) if check == "MISMATCH" else ""
-    return Row(name, None, "-", check, note), got, call
-
-
-def time_rounds(calls: list[Call], s: Settings, loops: int) -> list[tuple[float, str]]:
-    """Median seconds per call of each, sampled in turn, round after round: a shared machine's
-    load then weighs on every row alike (timing rows one after the other, a busy spell lands on
-    whichever row runs during it)."""
-    samples: list[list[float]] = [[] for _ in calls]
-    gc.disable()  # as timeit does: a collection inside a sample is noise
-    try:
-        start, rounds = time.perf_counter(), 0
-        while rounds < s.max_runs and (
-            rounds < s.min_runs or time.perf_counter() - start < s.budget * len(calls)
-        ):
-            for call, mine in zip(calls, samples, strict=True):
-                t = time.perf_counter()
-                for _ in range(loops):
-                    call()
-                mine.append((time.perf_counter() - t) / loops)
-            rounds += 1
-    finally:
-        gc.enable()
-    runs = str(rounds) if loops == 1 else f"{rounds} x {loops}"
-    return [(statistics.median(m), runs) for m in samples]
+    with np.errstate(all="ignore"):
+        seconds, runs = time_calls(call, s, loops)
+    return Row(name, seconds, runs, check, note), got
 
 
 def fmt_time(seconds: float | None) -> str:
@@ -528,20 +506,9 @@ def print_rows(title: str, rows: list[Row]) -> None:
 
 
 def bench(make: Callable[[str], Call], names: list[str], s: Settings, loops: int = 1) -> list[Row]:
-    """Rows for `names`, the NumPy one built first as the reference of the others' check, then
-    all timed together (time_rounds)."""
-    numpy_row, want, numpy_call = run_row("numpy", make, None)
-    built = {"numpy": (numpy_row, numpy_call)}
-    for n in names:
-        if n != "numpy":
-            row, _, call = run_row(n, make, want)
-            built[n] = (row, call)
-    timed = [n for n in names if built[n][1] is not None]
-    with np.errstate(all="ignore"):
-        results = time_rounds([built[n][1] for n in timed], s, loops)
-    for n, (seconds, runs) in zip(timed, results, strict=True):
-        built[n][0].seconds, built[n][0].runs = seconds, runs
-    return [built[n][0] for n in names]
+    """Rows for `names`, the NumPy one run first as the reference of the others' check."""
+    numpy_row, want = run_row("numpy", make, None, s, loops)
+    return [numpy_row if n == "numpy" else run_row(n, make, want, s, loops)[0] for n in names]
 
 
 # --- workloads ------------------------------------------------------------------------------
@@ -695,9 +662,8 @@ def main() -> None:
     threads = {k: v for k, v in os.environ.items() if k.endswith("_NUM_THREADS")}
     print(f"load average {os.getloadavg()[0]:.2f} (other work skews the times), threads {threads}")
     print(
-        f"each row: median of its runs; the rows of a table are sampled in turn, round after "
-        f"round, for {settings.budget} s per row after {settings.min_runs} rounds (at most "
-        f"{settings.max_runs})"
+        f"each row: median of its runs, timed for {settings.budget} s after "
+        f"{settings.min_runs} runs (at most {settings.max_runs})"
     )
     start = time.perf_counter()
     for key in args.only.split(","):
