@@ -25,7 +25,9 @@ from __future__ import annotations
 import itertools
 import math
 import operator
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -40,6 +42,9 @@ from eqsat.config import config
 from eqsat.graph import Variable, ancestors
 from eqsat.ops import OPS, apply, constant
 from eqsat.runtime.compiled import CThunk
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from compare import assert_same  # noqa: E402
 
 BACKEND_INDEPENDENT = True  # compares the backends itself (tests/conftest.py)
 INF, NAN = float("inf"), float("nan")
@@ -78,32 +83,6 @@ def run_both(inputs, outputs, values, **kwargs) -> list[tuple[np.ndarray, np.nda
 
 def eps(dtype) -> float:
     return float(np.finfo(dtype).eps)
-
-
-def assert_same(got, want, what: str, rtol: float = 0.0, atol: float = 0.0, zeros=True) -> None:
-    """`got` (C) is `want` (NumPy): the same dtype and shape; ints and bools equal; floats with
-    nan and infinities in the same places, and equal (with the sign of zero when `zeros`) or,
-    when rtol > 0, close."""
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    if want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want, err_msg=what, strict=True)
-        return
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: nan places")
-    np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what}: inf places")
-    inf = np.isinf(want)
-    np.testing.assert_array_equal(got[inf], want[inf], err_msg=f"{what}: infinities")
-    fin = np.isfinite(want)
-    if rtol == 0 and atol == 0:
-        np.testing.assert_array_equal(got[fin], want[fin], err_msg=what)
-        if zeros:
-            zero = want == 0
-            np.testing.assert_array_equal(
-                np.signbit(got[zero]), np.signbit(want[zero]), err_msg=f"{what}: sign of zero"
-            )
-    else:
-        np.testing.assert_allclose(got[fin], want[fin], rtol=rtol, atol=atol, err_msg=what)
 
 
 def specials(dtype: str) -> np.ndarray:

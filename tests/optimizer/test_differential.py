@@ -19,6 +19,9 @@ difference.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -26,6 +29,9 @@ from hypothesis import strategies as st
 
 import eqsat as theano
 import eqsat.tensor as T
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from compare import assert_same  # noqa: E402
 
 SIZE = 4  # every vector has SIZE entries and every matrix is SIZE x SIZE
 RTOL = 1e-9
@@ -291,18 +297,7 @@ def values_for(builder: Builder, rng: np.random.Generator) -> dict:
 
 
 def assert_agree(got, want, what: str) -> None:
-    got, want = np.asarray(got), np.asarray(want)
-    assert got.shape == want.shape, f"{what}: shape {got.shape} != {want.shape}"
-    assert got.dtype == want.dtype, f"{what}: dtype {got.dtype} != {want.dtype}"
-    if want.dtype.kind != "f":
-        np.testing.assert_array_equal(got, want, err_msg=what)
-        return
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want), err_msg=f"{what}: nan positions")
-    np.testing.assert_array_equal(np.isinf(got), np.isinf(want), err_msg=f"{what}: inf positions")
-    inf = np.isinf(want)
-    np.testing.assert_array_equal(got[inf], want[inf], err_msg=f"{what}: infinities")
-    fin = np.isfinite(want)
-    np.testing.assert_allclose(got[fin], want[fin], rtol=RTOL, atol=ATOL, err_msg=what)
+    assert_same(got, want, what, rtol=RTOL, atol=ATOL)
 
 
 def check_tree(tree, seed: int, updates: bool) -> None:
