@@ -37,3 +37,23 @@ def test_op_has_sympy_form_or_a_reason(name):
 def test_no_rows_for_unknown_ops():
     assert set(VJP) <= set(OPS)
     assert set(SYMPY) <= set(OPS)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_op_has_a_c_rendering_or_runs_on_the_host(name):
+    from eqsat.codegen.c_ops import EXPR
+    from eqsat.codegen.plan import CONTRACTIONS, REDUCTIONS, VIEWS
+
+    kind = OPS[name].kind
+    if kind == "elemwise":
+        assert name in EXPR, f"elementwise op {name} needs a row in eqsat/codegen/c_ops.EXPR"
+    elif name in REDUCTIONS or name in CONTRACTIONS or name in VIEWS:
+        pass  # fused reductions, BLAS calls and strided reads
+    else:  # the NumPy implementation, as a host step
+        assert kind in ("reduce", "shape", "index", "alloc", "nnet"), name
+
+
+def test_no_c_rows_for_unknown_ops():
+    from eqsat.codegen.c_ops import EXPR
+
+    assert set(EXPR) <= set(OPS)
