@@ -23,7 +23,7 @@ from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan
 from eqsat.graph import Constant, Variable
 from eqsat.ops import OPS
-from eqsat.runtime.contract import contraction
+from eqsat.runtime.contract import address, contraction
 from eqsat.runtime.interp import run_node
 
 
@@ -42,9 +42,9 @@ class CThunk:
         self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.segments = _segments(self.plan.steps)
-        by_kernel = {id(r.kernel): r for r in self.rendered}
+        self.by_kernel = {id(r.kernel): r for r in self.rendered}
         chained = [
-            c.segment(f"s{n}", [by_kernel[id(self.plan.steps[k])] for k in run])
+            c.segment(f"s{n}", [self.by_kernel[id(self.plan.steps[k])] for k in run])
             for n, run in enumerate(self.segments.values())
         ]
         self.library: Library | None = None
@@ -115,12 +115,11 @@ class _Generator:
         self.thunk = thunk
         self.names: dict[int, str] = {}
         self.fresh: set[int] = set()  # values this run allocated: contiguous, owned
-        self.env: dict[str, Any] = {"empty": np.empty, "mismatch": _mismatch, "address": _address}
+        self.env: dict[str, Any] = {"empty": np.empty, "mismatch": _mismatch, "address": address}
         if thunk.library is not None:
             ffi = thunk.library.ffi
             self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
         self.lines: list[str] = []
-        self.rendered = {id(r.kernel): r for r in thunk.rendered}
 
     def name(self, v: Variable) -> str:
         if id(v) not in self.names:
@@ -172,7 +171,7 @@ class _Generator:
     def prepare(self, k: int) -> tuple[list[str], list[str], list[str]]:
         """Lines computing kernel k's iteration shape and allocating its outputs; returns the
         expressions of its pointers, of its shape words (m), and the names it reads."""
-        r = self.rendered[id(self.thunk.plan.steps[k])]
+        r = self.thunk.by_kernel[id(self.thunk.plan.steps[k])]
         kernel, red = r.kernel, r.kernel.reduce
         reads = [self.name(v) for v in r.inputs]
         dims = [f"{reads[s[0]]}.shape[{s[1]}]" if s else "1" for s in r.shape_from]
@@ -250,10 +249,6 @@ def _from_buffer(ffi: Any) -> Callable[[np.ndarray], Any]:
 # Ops whose NumPy implementation cannot fail on inputs of their types and returns their dtype
 # (a dimshuffle only drops axes its type says have length 1).
 _CANNOT_FAIL = ("dimshuffle", "shape_i", "shape")
-
-
-def _address(ffi: Any, a: np.ndarray) -> Any:
-    return ffi.cast("char *", a.ctypes.data)
 
 
 class _Mismatch:

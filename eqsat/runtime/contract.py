@@ -25,11 +25,14 @@ from eqsat.runtime.interp import run_node
 _ffi = cffi.FFI()
 
 
-def pointer(a: np.ndarray, ffi: cffi.FFI = _ffi) -> Any:
-    """A char* to an array's first element (from_buffer is 4x faster, for contiguous data)."""
-    if a.flags.c_contiguous:
-        return ffi.from_buffer(a)
+def address(ffi: cffi.FFI, a: np.ndarray) -> Any:
+    """A char* to the first element of any array (ffi.from_buffer takes contiguous ones only)."""
     return ffi.cast("char *", a.ctypes.data)
+
+
+def pointer(a: np.ndarray) -> Any:
+    """A char* to an array's first element (from_buffer is 4x faster, for contiguous data)."""
+    return _ffi.from_buffer(a) if a.flags.c_contiguous else address(_ffi, a)
 
 
 @functools.cache
