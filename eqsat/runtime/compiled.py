@@ -12,6 +12,7 @@ overhead of a small function near that of one cffi call.
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -39,7 +40,9 @@ class CThunk:
             key = known.key(a)
             return key is not None and key == known.key(b)
 
+        t0 = time.perf_counter()
         self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
+        t1 = time.perf_counter()
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.segments = _segments(self.plan.steps)
         self.by_kernel = {id(r.kernel): r for r in self.rendered}
@@ -48,14 +51,23 @@ class CThunk:
             for n, run in enumerate(self.segments.values())
         ]
         self.library: Library | None = None
+        self.c_source = ""
+        t2 = time.perf_counter()
         if self.rendered:
             declarations = [r.declaration for r in self.rendered] + [d for _, d in chained]
-            source = c.source(self.rendered, [s for s, _ in chained])
-            self.library = load(source, "\n".join(declarations))
+            self.c_source = c.source(self.rendered, [s for s, _ in chained])
+            t2 = time.perf_counter()
+            self.library = load(self.c_source, "\n".join(declarations))
+        t3 = time.perf_counter()
         self._generate()
+        # Stage times for eqsat.explain; whether compile hit the cache is self.library.cache_hit.
+        self.timings = {
+            "plan": t1 - t0, "codegen": t2 - t1 + time.perf_counter() - t3, "compile": t3 - t2
+        }  # fmt: skip
 
     def _generate(self) -> None:
         self.source, self.run = _Generator(self).function()
+        self._timed: Callable | None = None
         if any(not isinstance(s, Kernel) for s in self.plan.steps):
             # Kernels never raise floating-point warnings; NumPy in the other steps must not
             # either (IEEE results, as the kernels give).
@@ -70,6 +82,25 @@ class CThunk:
             self.roots = _free_inputs(self.plan)
             self._generate()
         return self.run(*[roots.get(id(v)) for v in self.roots])
+
+    def profile(
+        self, *arrays: np.ndarray
+    ) -> tuple[list[np.ndarray], list[tuple[list[int], float]]]:
+        """`run(*arrays)` once more, timing each C call and host step: the outputs, and per call
+        the plan steps it ran (several for a segment) with its seconds (for eqsat.explain)."""
+        if self._timed is None:
+            self._timed = _Generator(self, timed=True).function()[1]
+        ticks: list[tuple[list[int], float]] = []
+        last = [time.perf_counter()]
+
+        def tick(run: list[int]) -> None:
+            now = time.perf_counter()
+            ticks.append((run, now - last[0]))
+            last[0] = now
+
+        with np.errstate(all="ignore"):
+            outputs = self._timed(tick, *arrays)
+        return outputs, ticks
 
 
 def _segments(steps: list) -> dict[int, list[int]]:
@@ -111,8 +142,8 @@ def _free_inputs(plan: Plan) -> list[Variable]:
 class _Generator:
     """Writes `run(*roots)` for a thunk's plan, and the namespace it runs in."""
 
-    def __init__(self, thunk: CThunk) -> None:
-        self.thunk = thunk
+    def __init__(self, thunk: CThunk, timed: bool = False) -> None:
+        self.thunk, self.timed = thunk, timed
         self.names: dict[int, str] = {}
         self.fresh: set[int] = set()  # values this run allocated: contiguous, owned
         self.env: dict[str, Any] = {"empty": np.empty, "mismatch": _mismatch, "address": address}
@@ -135,7 +166,7 @@ class _Generator:
 
     def function(self) -> tuple[str, Callable]:
         thunk = self.thunk
-        params = [self.name(v) for v in thunk.roots]
+        params = ["tick"] * self.timed + [self.name(v) for v in thunk.roots]
         steps, last_use = thunk.plan.steps, thunk.plan.last_use
         k = 0
         while k < len(steps):
@@ -146,6 +177,8 @@ class _Generator:
                 self.kernel(k)
             else:
                 self.call(steps[k], k)
+            if self.timed:
+                self.lines.append(f"tick({run})")
             dead = [v for j in run for v in last_use[j]]
             if dead:
                 self.lines.append(f"del {', '.join(self.names[id(v)] for v in dead)}")

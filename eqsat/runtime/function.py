@@ -7,6 +7,7 @@ once from values computed with the old state, so a failed call changes nothing.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -185,21 +186,34 @@ class Function:
         self._check_unused(targets, on_unused_input or "raise")
         self.defaults = [self._default(i, n) for n, i in enumerate(self.ins)]
         self.optimization = None
+        # What the user wrote (after givens), kept for eqsat.explain's before/after report.
+        self.source_graph = FunctionGraph(
+            explicit,
+            shared,
+            targets[: len(outs)],
+            list(zip([k for k, _ in upd], targets[len(outs) :], strict=True)),
+        )
+        self.timings: dict[str, float] = {}
+        start = time.perf_counter()
         # The shape equalities the graph implies, checked on every call: the optimizer may
         # drop the op that would have tripped on a mismatch (shape/*_alloc_* rules).
         self.shape_checks = shapes.infer(targets).checks()
         optimizer = config.optimizer if optimizer == "default" else optimizer
         if optimizer == "eqsat":
             targets, self.optimization = optimize(targets, fast_math=fast_math)
+            self.timings["optimize"] = time.perf_counter() - start
         elif optimizer is not None:
             raise ValueError(f"unknown optimizer {optimizer!r}; expected 'eqsat' or None")
         n_out = len(outs)
         upd = [(k, v) for (k, _), v in zip(upd, targets[n_out:], strict=True)]
+        start = time.perf_counter()
         self._build(FunctionGraph(explicit, shared, targets[:n_out], upd))
+        self.timings["build"] = time.perf_counter() - start
 
-    # What _build derives from the graph: rebuilt on unpickling, never pickled.
+    # What _build derives from the graph: rebuilt on unpickling, never pickled; the source
+    # graph (for reports only) is not kept across pickling either.
     _BUILT = ("maker", "thunk", "_root_ids", "_shared", "_updates", "_n_out", "_all_fresh",
-              "_expect")  # fmt: skip
+              "_expect", "source_graph")  # fmt: skip
 
     def _build(self, fgraph: FunctionGraph) -> None:
         self.maker = _Maker(fgraph, self.mode)
@@ -231,6 +245,7 @@ class Function:
     def __setstate__(self, state: dict) -> None:
         inputs, shared, keys, flat, n_out = state.pop("fgraph")
         self.__dict__.update(state)
+        self.source_graph = None
         targets = from_flat(*flat)
         updates = list(zip(keys, targets[n_out:], strict=True))
         self._build(FunctionGraph(inputs, shared, targets[:n_out], updates))
