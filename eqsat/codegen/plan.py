@@ -68,7 +68,12 @@ class Plan:
 
     @property
     def kernels(self) -> list[Kernel]:
-        return [s for s in self.steps if isinstance(s, Kernel)]
+        """Every fused loop, those inside other steps (a row pass's) included."""
+        return [k for s in self.steps for k in _kernels(s)]
+
+
+def _kernels(step: Kernel | Call) -> list[Kernel]:
+    return [step] if isinstance(step, Kernel) else [] if isinstance(step, Call) else step.kernels
 
 
 def _clients(nodes: list[Apply]) -> dict[int, list[Apply]]:
@@ -156,13 +161,14 @@ def _space_var(k: Kernel) -> Variable:
 
 
 def _produced(step: Kernel | Call) -> list[Variable]:
-    return step.outputs if isinstance(step, Kernel) else [step.node.out]
+    # (a step of another kind, such as a row pass, lists its own outputs and inputs)
+    return [step.node.out] if isinstance(step, Call) else step.outputs
 
 
 def _deps(steps: list[Kernel | Call]) -> list[set[int]]:
     """For each step, the positions of the steps whose values it reads."""
     maker = {id(v): n for n, s in enumerate(steps) for v in _produced(s)}
-    return [{maker[id(v)] for v in _reads(s) if id(v) in maker} for s in steps]
+    return [{maker[id(v)] for v in reads(s) if id(v) in maker} for s in steps]
 
 
 def _reaches(deps: list[set[int]], a: int, b: int) -> bool:
@@ -199,7 +205,7 @@ def _merge_siblings(steps, same_shape, wanted: set[int]) -> list[Kernel | Call]:
                     continue
                 if _reaches(deps, a, b) or _reaches(deps, b, a):
                     continue
-                others = [v for n, s in enumerate(steps) if n not in (a, b) for v in _reads(s)]
+                others = [v for n, s in enumerate(steps) if n not in (a, b) for v in reads(s)]
                 steps[a] = _union(ka, kb, wanted | {id(v) for v in others})
                 del steps[b]
                 merged = True
@@ -280,7 +286,7 @@ def _schedule(steps: list[Kernel | Call], index: dict[int, int]) -> list[Kernel 
 
 
 def _nodes(step: Kernel | Call) -> list[Apply]:
-    return step.nodes if isinstance(step, Kernel) else [step.node]
+    return [step.node] if isinstance(step, Call) else step.nodes
 
 
 def _kernel(name, nodes, space, clients, wanted) -> Kernel:
@@ -301,10 +307,12 @@ def _kernel(name, nodes, space, clients, wanted) -> Kernel:
     return Kernel(name, nodes, space, list(inputs.values()), outputs)
 
 
-def _reads(step: Kernel | Call) -> list[Variable]:
+def reads(step: Kernel | Call) -> list[Variable]:
     """Values a step reads from other steps (a kernel's views read their input)."""
-    if not isinstance(step, Kernel):
+    if isinstance(step, Call):
         return list(step.node.inputs)
+    if not isinstance(step, Kernel):
+        return list(step.inputs)
     views = step.views
     return [views[id(v)].inputs[0] if id(v) in views else v for v in step.inputs]
 
@@ -315,7 +323,7 @@ def _last_use(steps: list[Kernel | Call], outputs: Sequence[Variable]) -> list[l
     free: list[list[Variable]] = []
     for step in reversed(steps):
         dead = []
-        for v in _reads(step):
+        for v in reads(step):
             if id(v) not in seen and id(v) not in keep and not isinstance(v, Constant):
                 seen.add(id(v))
                 if v.owner is not None:  # inputs belong to the caller
@@ -331,6 +339,9 @@ def describe(plan: Plan) -> str:
         if isinstance(s, Kernel):
             ops = " ".join(n.op for n in s.nodes)
             lines.append(f"{s.name}: [{ops}] reads {len(s.inputs)} writes {len(s.outputs)}")
-        else:
+        elif isinstance(s, Call):
             lines.append(f"{s.kind}: {s.node.op}")
+        else:
+            ops = " ".join(n.op for n in s.nodes)
+            lines.append(f"{s.name}: [{ops}] reads {len(s.inputs)} writes {len(s.outputs)}")
     return "\n".join(lines)

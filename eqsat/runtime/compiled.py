@@ -19,12 +19,13 @@ from typing import Any
 import numpy as np
 
 from eqsat import shapes
-from eqsat.codegen import c
+from eqsat.codegen import blas, c, c_rowpass
 from eqsat.codegen.compile import Library, load
-from eqsat.codegen.plan import Call, Kernel, Plan, make_plan
+from eqsat.codegen.plan import Call, Kernel, Plan, make_plan, reads
+from eqsat.codegen.rowpass import RowPass, fuse_row_passes
 from eqsat.graph import Constant, Variable
 from eqsat.ops import OPS
-from eqsat.runtime.contract import address, contraction
+from eqsat.runtime.contract import address, contraction, sweep_operands
 from eqsat.runtime.interp import run_node
 
 
@@ -42,6 +43,8 @@ class CThunk:
 
         t0 = time.perf_counter()
         self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
+        if blas.find() is not None:
+            self.plan = fuse_row_passes(self.plan)
         t1 = time.perf_counter()
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.segments = _segments(self.plan.steps)
@@ -50,6 +53,10 @@ class CThunk:
             c.segment(f"s{n}", [self.by_kernel[id(self.plan.steps[k])] for k in run])
             for n, run in enumerate(self.segments.values())
         ]
+        passes = [c_rowpass.render(s, self.by_kernel[id(s.kernel)]) for s in self._passes]
+        if passes:
+            chained.insert(0, c_rowpass.gemv_setter(blas.find().int_type))
+        chained += passes
         self.library: Library | None = None
         self.c_source = ""
         t2 = time.perf_counter()
@@ -58,12 +65,20 @@ class CThunk:
             self.c_source = c.source(self.rendered, [s for s, _ in chained])
             t2 = time.perf_counter()
             self.library = load(self.c_source, "\n".join(declarations))
+            if passes:
+                found, ffi = blas.find(), self.library.ffi
+                pointers = [ffi.cast("void *", found.functions[f]) for f in ("dgemv", "sgemv")]
+                self.library.lib.eq_set_gemv(*pointers)
         t3 = time.perf_counter()
         self._generate()
         # Stage times for eqsat.explain; whether compile hit the cache is self.library.cache_hit.
         self.timings = {
             "plan": t1 - t0, "codegen": t2 - t1 + time.perf_counter() - t3, "compile": t3 - t2
         }  # fmt: skip
+
+    @property
+    def _passes(self) -> list[RowPass]:
+        return [s for s in self.plan.steps if isinstance(s, RowPass)]
 
     def _generate(self) -> None:
         self.source, self.run = _Generator(self).function()
@@ -129,8 +144,7 @@ def _quietly(run: Callable) -> Callable:
 def _free_inputs(plan: Plan) -> list[Variable]:
     seen: dict[int, Variable] = {}
     for step in plan.steps:
-        reads = step.inputs if isinstance(step, Kernel) else step.node.inputs
-        for v in reads:
+        for v in reads(step):
             if v.owner is None and not isinstance(v, Constant):
                 seen.setdefault(id(v), v)
     for o in plan.outputs:
@@ -175,6 +189,8 @@ class _Generator:
                 self.segment(run)
             elif isinstance(steps[k], Kernel):
                 self.kernel(k)
+            elif isinstance(steps[k], RowPass):
+                self.row_pass(steps[k])
             else:
                 self.call(steps[k], k)
             if self.timed:
@@ -201,11 +217,11 @@ class _Generator:
             return f"fb({n})"
         return f"(fb({n}) if {n}.flags.c_contiguous else address(ffi, {n}))"
 
-    def prepare(self, k: int) -> tuple[list[str], list[str], list[str]]:
-        """Lines computing kernel k's iteration shape and allocating its outputs; returns the
+    def prepare(self, kernel: Kernel) -> tuple[list[str], list[str], list[str]]:
+        """Lines computing a kernel's iteration shape and allocating its outputs; returns the
         expressions of its pointers, of its shape words (m), and the names it reads."""
-        r = self.thunk.by_kernel[id(self.thunk.plan.steps[k])]
-        kernel, red = r.kernel, r.kernel.reduce
+        r = self.thunk.by_kernel[id(kernel)]
+        red, k = kernel.reduce, kernel.name
         reads = [self.name(v) for v in r.inputs]
         dims = [f"{reads[s[0]]}.shape[{s[1]}]" if s else "1" for s in r.shape_from]
         shape = [f"n{k}_{d}" for d in range(kernel.ndim)]
@@ -231,7 +247,7 @@ class _Generator:
     def kernel(self, k: int) -> None:
         kernel = self.thunk.plan.steps[k]
         fn = self.bind(kernel.name, getattr(self.thunk.library.lib, kernel.name))
-        pointers, meta, reads = self.prepare(k)
+        pointers, meta, reads = self.prepare(kernel)
         args = pointers + ([f"new('int64_t[]', [{', '.join(meta)}])"] if meta else [])
         this = self.bind(f"K_{kernel.name}", kernel)
         self.lines.append(f"code = {fn}({', '.join(args)})")
@@ -241,7 +257,7 @@ class _Generator:
         """Kernels that follow each other, in one C call."""
         pointers, meta, reads = [], [], []
         for k in run:
-            p, m, r = self.prepare(k)
+            p, m, r = self.prepare(self.thunk.plan.steps[k])
             pointers, meta, reads = pointers + p, meta + m, [*reads, f"[{', '.join(r)}]"]
         n = list(self.thunk.segments).index(run[0])
         fn = self.bind(f"s{n}", getattr(self.thunk.library.lib, f"s{n}"))
@@ -251,6 +267,36 @@ class _Generator:
             f"new('int64_t[]', [{', '.join(meta)}]))"
         )
         self.lines.append(f"if code: mismatch.segment({kernels}, [{', '.join(reads)}], code)")
+
+    def row_pass(self, rp: RowPass) -> None:
+        """A matrix-vector product, a kernel on its result and the transposed product, in one
+        sweep over the matrix (eqsat/codegen/c_rowpass.py); the added terms c are copied into
+        the products' results first."""
+        fwd, bwd, line = rp.forward, rp.backward, self.lines.append
+        self.env.update(sweep=sweep_operands, copyto=np.copyto)
+        node = self.bind(f"N_{rp.name}", fwd.node)
+        m, v = f"m_{rp.name}", f"v_{rp.name}"
+        line(f"{m}, ld, {v}, inc = sweep({node}, {self.name(fwd.matrix)}, "
+             f"{self.name(fwd.vector)})")  # fmt: skip
+        results = []
+        for mv, length in ((fwd, f"{m}.shape[0]"), (bwd, f"{m}.shape[1]")):
+            out = self.name(mv.node.out)
+            dtype = self.bind(f"dt_{mv.node.out.dtype}", np.dtype(mv.node.out.dtype))
+            line(f"{out} = empty(({length},), {dtype})")
+            if mv.c is not None:
+                line(f"copyto({out}, {self.name(mv.c)})")
+            self.fresh.add(id(mv.node.out))
+            results.append(f"fb({out})")
+        pointers, meta, reads = self.prepare(rp.kernel)
+        array = "(fb({0}) if {0}.flags.c_contiguous else address(ffi, {0}))"
+        pointers = [array.format(m), array.format(v), results[0], *pointers, results[1]]
+        meta = [f"*{m}.shape", "ld", "inc", *meta]
+        fn = self.bind(rp.name, getattr(self.thunk.library.lib, rp.name))
+        this = self.bind(f"K_{rp.kernel.name}", rp.kernel)
+        line(f"code = {fn}(new('char *[]', [{', '.join(pointers)}]), "
+             f"new('int64_t[]', [{', '.join(meta)}]))")  # fmt: skip
+        line(f"if code: mismatch.sweep({this}, [{', '.join(reads)}], code)")
+        line(f"del {m}, {v}")
 
     def call(self, step: Call, k: int) -> None:
         node = step.node
@@ -299,6 +345,11 @@ class _Mismatch:
     def segment(self, kernels: list[Kernel], arrays: list[list[np.ndarray]], code: int) -> None:
         n = (code >> 16) - 1
         self(kernels[n], arrays[n], (code & 0xFFFF) - 1)
+
+    def sweep(self, kernel: Kernel, arrays: list[np.ndarray], code: int) -> None:
+        if code < 0:
+            raise MemoryError(f"no memory for the buffers of a row pass over {kernel.name}")
+        self(kernel, arrays, code - 1)
 
     @staticmethod
     def empty(op: str, shape: tuple, axes: tuple) -> None:

@@ -149,6 +149,24 @@ def _gemv(fns, out, y, alpha, a, ta, x, beta) -> None:
                 pointer(x), incx, beta, pointer(out), 1)  # fmt: skip
 
 
+def sweep_operands(
+    node: Apply, m: np.ndarray, v: np.ndarray
+) -> tuple[np.ndarray, int, np.ndarray, int]:
+    """A row pass's matrix with unit-stride rows and its pitch, and its forward vector with its
+    step (in elements), copied where BLAS can't read them as they are."""
+    if m.ndim != 2 or v.ndim != 1 or m.shape[1] != v.shape[0]:
+        raise ValueError(
+            f"{node.op}: inner dimensions differ: shapes {m.shape} and {v.shape} "
+            "(trans_a=False, trans_b=False)"
+        )
+    size = m.itemsize
+    s0, s1 = m.strides
+    if not (s1 == size and s0 % size == 0 and s0 >= size * max(1, m.shape[1])):
+        m = np.ascontiguousarray(m)
+    v, step = _vector(v)
+    return m, max(1, m.strides[0] // size), v, step
+
+
 def _inner(a_shape: tuple, ta: bool, b_shape: tuple, tb: bool) -> tuple[int, int]:
     ka = a_shape[0] if ta else a_shape[-1]
     kb = (b_shape[-1] if tb else b_shape[0]) if len(b_shape) == 2 else b_shape[0]
