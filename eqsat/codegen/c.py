@@ -33,6 +33,7 @@ from eqsat.graph import Apply, Constant, Variable
 
 PARALLEL = 1 << 15  # elements: below this, starting threads costs more than it saves
 MAX_THREADS = 256
+_THREADS = f"eq_threads(total, {PARALLEL})"
 
 
 def fusable(node: Apply) -> bool:
@@ -249,7 +250,7 @@ def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         return f"i * {np.dtype(out.dtype).itemsize}"
 
     if red is None:
-        w(f"#pragma omp parallel for simd if (total >= {PARALLEL}) schedule(static)")
+        w(f"#pragma omp parallel for simd num_threads({_THREADS}) schedule(static)")
         w.open("for (int64_t i = 0; i < total; i++)")
         names = _body(w, kernel, arrays, load)
         _store(w, kernel, arrays, names, index)
@@ -288,9 +289,9 @@ def _full_reduction(w, kernel, red, extent: str, loops, n_arrays: int) -> None:
     w(f"{ct} part[{MAX_THREADS}];")
     w("int used = 1, threads = 1;")
     w("#ifdef _OPENMP")
-    w(f"threads = omp_get_max_threads() < {MAX_THREADS} ? omp_get_max_threads() : {MAX_THREADS};")
+    w(f"threads = {_THREADS} < {MAX_THREADS} ? {_THREADS} : {MAX_THREADS};")
     w("#endif")
-    w(f"#pragma omp parallel if (total >= {PARALLEL}) num_threads(threads)")
+    w("#pragma omp parallel num_threads(threads)")
     w.open("")
     w("int t = 0, nt = 1;")
     w("#ifdef _OPENMP")
@@ -361,10 +362,13 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> N
         return
 
     kept = [d for d in order if d not in reduced]
+    if red is not None and nd - 1 in kept:
+        _rows_of_partials(w, kernel, arrays, reduced, load, index)
+        return
     if kept:  # (without a reduction, the kept loops are all the loops: vectorize them too)
         collapse = f" collapse({len(kept)})" if len(kept) > 1 else ""
         simd = " simd" if red is None else ""
-        w(f"#pragma omp parallel for{simd}{collapse} if (total >= {PARALLEL}) schedule(static)")
+        w(f"#pragma omp parallel for{simd}{collapse} num_threads({_THREADS}) schedule(static)")
     for d in kept:
         w.open(head(d))
     if red is not None:
@@ -386,6 +390,51 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> N
         w.close(len(kept))
     else:
         w.close(nd)
+
+
+CHUNK = 512  # elements of a row of partials: on the stack, and in L1 beside the rows read
+
+
+def _rows_of_partials(w: _Writer, kernel: Kernel, arrays, reduced: set[int], load, index) -> None:
+    """A reduction that keeps the innermost axis (a column sum): the reduced axes loop outside
+    it and each thread accumulates a chunk of that axis in a row of partials, so the inner loop
+    runs along memory and vectorizes. Each output element is still one thread's, reduced in
+    order."""
+    nd, red = kernel.ndim, kernel.reduce
+    last = nd - 1
+    outer = [d for d in range(last) if d not in reduced]
+    acc_t = accumulator(red.op, red.out.dtype)
+    ct = C_TYPES[acc_t]
+    (x,) = red.inputs
+    k_out = len(arrays) + kernel.outputs.index(red.out)
+    w(f"#pragma omp parallel num_threads({_THREADS})")
+    w.open("")
+    w("int t = 0, nt = 1;")
+    w("#ifdef _OPENMP")
+    w("t = omp_get_thread_num();")
+    w("nt = omp_get_num_threads();")
+    w("#endif")
+    w(f"const int64_t first = n{last} * t / nt, end = n{last} * (t + 1) / nt;")
+    w(f"{ct} acc[{CHUNK}];")
+    w.open(f"for (int64_t lo = first; lo < end; lo += {CHUNK})")
+    w(f"const int64_t hi = end - lo < {CHUNK} ? end : lo + {CHUNK};")
+    for d in outer:
+        w.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
+    w(f"for (int64_t j = 0; j < hi - lo; j++) acc[j] = {identity(red.op, acc_t)};")
+    for d in sorted(reduced):
+        w.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
+    w("#pragma omp simd")
+    w.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+    names = _body(w, kernel, arrays, load)
+    _store(w, kernel, arrays, names, index)
+    w(REDUCE[red.op](f"acc[i{last} - lo]", cast(names[id(x)], x.dtype, acc_t)))
+    w.close(1 + len(reduced))
+    w.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+    out = _reduced_offset(kernel, red, k_out)
+    w(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = "
+      f"{cast(f'acc[i{last} - lo]', acc_t, red.out.dtype)};")  # fmt: skip
+    w.close(1 + len(outer) + 1)
+    w.close()
 
 
 def _reduced_offset(kernel: Kernel, red: Apply, k: int) -> str:

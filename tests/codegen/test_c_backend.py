@@ -449,6 +449,22 @@ def test_large_row_and_column_sums(keep):
             assert_same(g, w, f"row/column sums keepdims={keep}", rtol=1e-12, atol=1e-10)
 
 
+def test_column_sums_longer_than_a_row_of_partials():
+    # the kept innermost axis runs in chunks of c_backend.CHUNK per thread, the reduced axes outside
+    t3 = T.tensor("float64", broadcastable=(False, False, False), name="t3")
+    sq = t3 * t3
+    outs = [sq.sum(axis=1), sq, T.exp(t3).max(axis=(0, 1), keepdims=True)]
+    rng = np.random.default_rng(5)
+    a = rng.uniform(-1, 1, (3, 40, 2 * c_backend.CHUNK + 77))
+    a[1, 7, c_backend.CHUNK + 3] = NAN  # in a later chunk
+    (total, square, high) = theano.function([t3], outs, mode="c", optimizer=None)(a)
+    np.testing.assert_allclose(total, (a * a).sum(axis=1), rtol=1e-13)
+    np.testing.assert_array_equal(square, a * a)
+    want = np.exp(a).max(axis=(0, 1), keepdims=True)  # (exp within an ulp: libmvec's)
+    assert np.isnan(high[0, 0, c_backend.CHUNK + 3]) and np.isnan(want).sum() == 1
+    np.testing.assert_allclose(high, want, rtol=4e-16)
+
+
 def test_large_integer_division_by_zero_and_minus_one():
     x, y = T.ivectors("x", "y")
     low, high = np.iinfo("int32").min, np.iinfo("int32").max
