@@ -49,6 +49,9 @@ class Step:
     enodes: int
     seconds: float
     matches: int
+    # Counting e-classes takes a snapshot of the e-graph (freeze), so only the last step has
+    # it: the snapshot extraction takes anyway. Records pickled without it read None.
+    eclasses: int | None = None
 
 
 @dataclass
@@ -213,6 +216,8 @@ def _optimize(outputs, limits, fast, record) -> list[Variable]:
         t3 = time.perf_counter()
     t4 = time.perf_counter()  # leaving pops this graph off the shared e-graph
     record.eclasses, record.enodes = len(fg.classes), fg.n_nodes
+    if record.steps:
+        record.steps[-1].eclasses = record.eclasses
     sizes = _leaf_sizes(tg.leaves)
     model = CostModel(fg, _class_hints(fg, sizes))
     # The input graph priced by the same model as the result (its unstable forms included),

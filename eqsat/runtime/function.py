@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -91,6 +92,18 @@ class _Maker:
 
 _NO_VALUE = object()
 _FLOAT64 = np.dtype("float64")
+_watchers: list[Callable[[Function], None]] = []
+
+
+@contextmanager
+def watch(callback: Callable[[Function], None]) -> Iterator[None]:
+    """Within the block, `callback(f)` sees each Function once it is compiled (eqsat.explain's
+    command line reports on the functions a script compiles)."""
+    _watchers.append(callback)
+    try:
+        yield
+    finally:
+        _watchers.remove(callback)
 
 
 def _pairs(mapping: Any, what: str) -> list[tuple[Any, Any]]:
@@ -171,6 +184,7 @@ class Function:
             raise TypeError("function inputs must be a list (e.g. function([x], y))")
         self.name = name
         self.mode = check_mode(mode or config.mode)
+        self.fast_math = config.fast_math if fast_math is None else fast_math
         self.allow_input_downcast = allow_input_downcast
         self.ins = _check_inputs(list(inputs))
         self.single = outputs is not None and not isinstance(outputs, list | tuple)
@@ -209,6 +223,8 @@ class Function:
         start = time.perf_counter()
         self._build(FunctionGraph(explicit, shared, targets[:n_out], upd))
         self.timings["build"] = time.perf_counter() - start
+        for watcher in _watchers:
+            watcher(self)
 
     # What _build derives from the graph: rebuilt on unpickling, never pickled; the source
     # graph (for reports only) is not kept across pickling either.
