@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 
 import eqsat
+from eqsat.explain.text import seconds as fmt_time
 
 PEERS = ("numpy", "pytensor CVM", "pytensor NUMBA", "jax jit")
 RTOL = 1e-6
@@ -466,16 +467,6 @@ def run_row(
     with np.errstate(all="ignore"):
         seconds, runs = time_calls(call, s, loops)
     return Row(name, seconds, runs, check, note), got
-
-
-def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.2f} us"
-    if seconds < 1:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds:.2f} s"
 
 
 def eqsat_reference(times: dict[str, float | None]) -> tuple[str, float | None]:

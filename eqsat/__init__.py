@@ -6,6 +6,7 @@ import eqsat.tensor as T
 
 from eqsat import tensor
 from eqsat.config import config
+from eqsat.explain import explain  # the function: it shadows the submodule's attribute
 from eqsat.grad import grad
 from eqsat.printing import debugprint, pp
 from eqsat.runtime import (
@@ -29,6 +30,7 @@ __all__ = [
     "UnusedInputError",
     "config",
     "debugprint",
+    "explain",
     "function",
     "grad",
     "pp",

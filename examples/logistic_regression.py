@@ -1,6 +1,7 @@
 """Logistic regression, as in Theano's tutorial, running on eqsat.
 
     python examples/logistic_regression.py --steps 100
+    python -m eqsat.explain examples/logistic_regression.py    # and what eqsat did to it
 
 The model, its graph and the training loop are the tutorial's; only the imports name eqsat.
 """
@@ -49,9 +50,10 @@ def main(steps=100, seed=0, N=400, feats=784, mode=None, verbose=True):  # noqa:
         outputs=[prediction, cost],
         updates=((w, w - 0.1 * gw), (b, b - 0.1 * gb)),
         mode=mode,
+        name="train",
     )
-    predict = theano.function(inputs=[x], outputs=prediction, mode=mode)
-    evaluate = theano.function(inputs=[x, y], outputs=cost, mode=mode)
+    predict = theano.function(inputs=[x], outputs=prediction, mode=mode, name="predict")
+    evaluate = theano.function(inputs=[x, y], outputs=cost, mode=mode, name="evaluate")
     compiled = time.perf_counter()
 
     # train
