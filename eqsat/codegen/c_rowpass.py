@@ -23,7 +23,7 @@ from eqsat.codegen.c_ops import C_TYPES, REDUCE, accumulator, cast, identity
 from eqsat.codegen.rowpass import RowPass
 
 # Rows per block: a block's share of M stays in the core's cache between the two products.
-BLOCK_BYTES = 1 << 17
+BLOCK_BYTES = 1 << 19
 # Matrix elements: below this, one core sweeps (waking a second costs more than it saves).
 PARALLEL = 1 << 20
 

@@ -112,10 +112,7 @@ def _labels(outputs: Sequence[Variable]) -> dict[int, str]:
 def _dot(outputs: list[Variable], names: list[str], groups: dict[int, str], title: str) -> str:
     from eqsat.explain.dot import graph_dot
 
-    try:
-        return graph_dot(outputs, names, groups or None, title)
-    except NotImplementedError:  # the drawing module not built yet: the report goes on
-        return ""
+    return graph_dot(outputs, names, groups or None, title)
 
 
 def _graph(outputs: list[Variable], names: list[str], cost: float, groups: dict, title: str):
