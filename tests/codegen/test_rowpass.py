@@ -77,7 +77,7 @@ def test_the_step_sweeps_the_matrix_once():
 @pytest.mark.parametrize(
     "n,k",
     [
-        (1000, 100),  # several blocks of rows, the last one partial
+        (3000, 100),  # several blocks of rows, the last one partial
         (1, 7),
         (7, 1),
         (0, 5),  # no rows: the gradient is the added term alone
@@ -88,7 +88,7 @@ def test_the_step_sweeps_the_matrix_once():
 def test_shapes(n, k):
     rows = c_rowpass.BLOCK_BYTES // (k * 8) if k else 0
     assert n * k < c_rowpass.PARALLEL or n == 1400
-    assert (n, k) != (1000, 100) or (n % rows and n // rows > 2)
+    assert (n, k) != (3000, 100) or (n % rows and n // rows > 2)
     check(step(), *data(n, k))
 
 
