@@ -115,6 +115,15 @@ class TermGraph:
         sizes = out.sizes if hasattr(out, "sizes") else out[0]
         return sum(n for name, n in sizes if name not in ANALYSES)
 
+    def classes(self) -> int:
+        """Number of e-classes holding Term e-nodes (as `freeze` would read them)."""
+        frozen = self.egraph.freeze()
+        return len({
+            row.output
+            for name, fn in frozen.functions.items() if name not in ANALYSES and name != "N"
+            for row in fn.rows if not getattr(row, "subsumed", False)
+        })  # fmt: skip
+
     def __enter__(self) -> TermGraph:
         return self
 

@@ -83,6 +83,8 @@ def test_softplus_report_mode_c():
     sat = data["saturation"]
     assert [s["iteration"] for s in sat["steps"]] == list(range(1, len(sat["steps"]) + 1))
     assert sat["steps"][-1]["eclasses"] == sat["eclasses"] > 0
+    # each step's e-classes: at least one per output's root, never more than its e-nodes
+    assert all(0 < s["eclasses"] <= s["enodes"] for s in sat["steps"])
     assert sat["stopped_by"] == "saturated" and sat["fallback"] is None
 
 
