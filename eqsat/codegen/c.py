@@ -67,6 +67,12 @@ class Rendered:
     def pointers(self) -> int:
         return len(self.inputs) + len(self.kernel.outputs)
 
+    def call(self, at_p: int, at_m: int) -> str:
+        """The C call of this kernel on p[at_p:] and m + at_m, inside a segment."""
+        args = [f"p[{at_p + k}]" for k in range(self.pointers)]
+        args += [f"m + {at_m}"] if self.meta else []
+        return f"{self.kernel.name}({', '.join(args)})"
+
     def output_shape(self, out: Variable, shape: tuple[int, ...]) -> tuple[int, ...]:
         red = self.kernel.reduce
         if red is None or out is not red.out:
@@ -447,14 +453,14 @@ def _reduced_offset(kernel: Kernel, red: Apply, k: int) -> str:
     return " + ".join(terms) or "0"
 
 
-def segment(name: str, kernels: list[Rendered]) -> tuple[str, str]:
-    """(source, declaration) of `int name(char **p, const int64_t *m)`, which runs kernels that
-    follow each other in one call: their pointers and shapes one after the other in p and m. It
-    returns 0, or (kernel's position + 1) << 16 | that kernel's code."""
+def segment(name: str, steps: list) -> tuple[str, str]:
+    """(source, declaration) of `int name(char **p, const int64_t *m)`, which runs steps that
+    follow each other (kernels, row passes: each says how it is called) in one call: their
+    pointers and shapes one after the other in p and m. It returns 0, or (step's position + 1)
+    << 16 | that step's code."""
     lines, at_p, at_m = [], 0, 0
-    for n, r in enumerate(kernels):
-        args = [f"p[{at_p + k}]" for k in range(r.pointers)] + ([f"m + {at_m}"] if r.meta else [])
-        lines.append(f"    code = {r.kernel.name}({', '.join(args)});")
+    for n, r in enumerate(steps):
+        lines.append(f"    code = {r.call(at_p, at_m)};")
         lines.append(f"    if (code) return ({n + 1} << 16) | code;")
         at_p, at_m = at_p + r.pointers, at_m + r.meta
     signature = f"int {name}(char **p, const int64_t *m)"

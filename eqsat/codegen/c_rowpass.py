@@ -9,11 +9,13 @@ the block (its pointers moved to the block's first row, its lengths cut to the b
 second gemv adds the block's share of M^T u. A reduction in the kernel is kept per block and
 combined in block order. Past `PARALLEL` matrix elements, each core sweeps a share of the rows,
 its backward product into a buffer of its own, added in thread order at the end. Returns 0,
-1 + the index of the kernel input whose length does not fit, or -1 when a buffer could not be
-allocated (the caller raises).
+1 + the index of the kernel input whose length does not fit, or NO_MEMORY when a buffer could
+not be allocated (the caller raises).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from eqsat.codegen.rowpass import RowPass
 
 # Rows per block: a block's share of M stays in the core's cache between the two products.
 BLOCK_BYTES = 1 << 19
+NO_MEMORY = 0xFFFF  # (a segment keeps a step's code in its low 16 bits)
 # Matrix elements: below this, one core sweeps (waking a second costs more than it saves).
 PARALLEL = 1 << 20
 
@@ -60,8 +63,22 @@ def _slots(r: Rendered) -> list[tuple[int, int] | None]:
     return out
 
 
-def render(rp: RowPass, r: Rendered) -> tuple[str, str]:
-    """(source, declaration) of the pass's C function; r is its kernel, rendered."""
+@dataclass
+class RenderedPass:
+    """What the runtime needs to call one row pass (alone or inside a segment)."""
+
+    step: RowPass
+    source: str
+    declaration: str
+    pointers: int  # M, v, s, the kernel's, the backward result
+    meta: int  # n, k, pitch, step, the kernel's shape words
+
+    def call(self, at_p: int, at_m: int) -> str:
+        return f"{self.step.name}(p + {at_p}, m + {at_m})"
+
+
+def render(rp: RowPass, r: Rendered) -> RenderedPass:
+    """The pass's C function; r is its kernel, rendered."""
     kernel, fwd, bwd = rp.kernel, rp.forward, rp.backward
     t = C_TYPES[fwd.node.out.dtype]
     size = np.dtype(fwd.node.out.dtype).itemsize
@@ -156,7 +173,7 @@ def render(rp: RowPass, r: Rendered) -> tuple[str, str]:
         w.append("    parts[th] = total;")
     w.append("    }")
     w.append("}")
-    w.append("int code = failed ? -1 : 0;")
+    w.append(f"int code = failed ? {NO_MEMORY} : 0;")
     w.append("for (int th = 0; th < used; th++) if (!code && codes[th]) code = codes[th];")
     w.append("for (int th = 1; th < used; th++) {")
     w.append("    if (!code) for (int64_t j = 0; j < k; j++) out[j] += shares[th][j];")
@@ -172,4 +189,5 @@ def render(rp: RowPass, r: Rendered) -> tuple[str, str]:
     w.append("return 0;")
     signature = f"int {rp.name}(char **p, const int64_t *m)"
     body = "\n".join("    " + line for line in w)
-    return f"{signature} {{\n{body}\n}}\n", signature + ";"
+    source = f"{signature} {{\n{body}\n}}\n"
+    return RenderedPass(rp, source, signature + ";", 4 + r.pointers, 4 + r.meta)

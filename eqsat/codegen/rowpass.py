@@ -63,6 +63,13 @@ class RowPass:
         return list(seen.values())
 
     @property
+    def glue_reads(self) -> list[Variable]:
+        """What the runtime reads before the sweep: the matrix and vector (to hand them to
+        BLAS) and the added terms (copied into the results)."""
+        mvs = (self.forward, self.backward)
+        return [self.forward.matrix, self.forward.vector, *(m.c for m in mvs if m.c is not None)]
+
+    @property
     def outputs(self) -> list[Variable]:
         return [self.forward.node.out, *self.kernel.outputs, self.backward.node.out]
 

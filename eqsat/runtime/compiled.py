@@ -47,16 +47,16 @@ class CThunk:
             self.plan = fuse_row_passes(self.plan)
         t1 = time.perf_counter()
         self.rendered = [c.render(k) for k in self.plan.kernels]
-        self.segments = _segments(self.plan.steps)
         self.by_kernel = {id(r.kernel): r for r in self.rendered}
-        chained = [
-            c.segment(f"s{n}", [self.by_kernel[id(self.plan.steps[k])] for k in run])
+        passes = [c_rowpass.render(s, self.by_kernel[id(s.kernel)]) for s in self._passes]
+        self.by_pass = {id(r.step): r for r in passes}
+        self.segments = _segments(self.plan.steps)
+        chained = [c_rowpass.gemv_setter(blas.find().int_type)] if passes else []
+        chained += [(r.source, r.declaration) for r in passes]
+        chained += [
+            c.segment(f"s{n}", [self._rendering(self.plan.steps[k]) for k in run])
             for n, run in enumerate(self.segments.values())
         ]
-        passes = [c_rowpass.render(s, self.by_kernel[id(s.kernel)]) for s in self._passes]
-        if passes:
-            chained.insert(0, c_rowpass.gemv_setter(blas.find().int_type))
-        chained += passes
         self.library: Library | None = None
         self.c_source = ""
         t2 = time.perf_counter()
@@ -75,6 +75,9 @@ class CThunk:
         self.timings = {
             "plan": t1 - t0, "codegen": t2 - t1 + time.perf_counter() - t3, "compile": t3 - t2
         }  # fmt: skip
+
+    def _rendering(self, step: Kernel | RowPass) -> Any:
+        return self.by_kernel[id(step)] if isinstance(step, Kernel) else self.by_pass[id(step)]
 
     @property
     def _passes(self) -> list[RowPass]:
@@ -119,17 +122,30 @@ class CThunk:
 
 
 def _segments(steps: list) -> dict[int, list[int]]:
-    """Runs of two or more kernels in a row, by the position of their first: each run is one
-    C call (a function with one kernel, or whose kernels follow each other, makes one)."""
+    """Runs of two or more compiled steps (kernels, row passes) in a row, by the position of
+    their first: each run is one C call (a function whose compiled steps follow each other
+    makes one). A row pass starts a new run where its glue reads (its matrix, its vector, the
+    added terms it copies) a value made earlier in the run: that value exists only after the
+    call."""
     runs: dict[int, list[int]] = {}
     run: list[int] = []
-    for k, step in enumerate([*steps, None]):
-        if isinstance(step, Kernel):
-            run.append(k)
-            continue
+    made: set[int] = set()
+
+    def close() -> None:
         if len(run) > 1:
-            runs[run[0]] = run
-        run = []
+            runs[run[0]] = list(run)
+        run.clear()
+        made.clear()
+
+    for k, step in enumerate(steps):
+        if isinstance(step, RowPass) and any(id(v) in made for v in step.glue_reads):
+            close()
+        if isinstance(step, Kernel | RowPass):
+            run.append(k)
+            made.update(id(v) for v in step.outputs)
+        else:
+            close()
+    close()
     return runs
 
 
@@ -165,6 +181,7 @@ class _Generator:
             ffi = thunk.library.ffi
             self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
         self.lines: list[str] = []
+        self.temporaries: list[str] = []
 
     def name(self, v: Variable) -> str:
         if id(v) not in self.names:
@@ -257,7 +274,9 @@ class _Generator:
         """Kernels that follow each other, in one C call."""
         pointers, meta, reads = [], [], []
         for k in run:
-            p, m, r = self.prepare(self.thunk.plan.steps[k])
+            step = self.thunk.plan.steps[k]
+            prepare = self.prepare if isinstance(step, Kernel) else self.prepare_pass
+            p, m, r = prepare(step)
             pointers, meta, reads = pointers + p, meta + m, [*reads, f"[{', '.join(r)}]"]
         n = list(self.thunk.segments).index(run[0])
         fn = self.bind(f"s{n}", getattr(self.thunk.library.lib, f"s{n}"))
@@ -267,16 +286,33 @@ class _Generator:
             f"new('int64_t[]', [{', '.join(meta)}]))"
         )
         self.lines.append(f"if code: mismatch.segment({kernels}, [{', '.join(reads)}], code)")
+        self.flush()
 
     def row_pass(self, rp: RowPass) -> None:
-        """A matrix-vector product, a kernel on its result and the transposed product, in one
-        sweep over the matrix (eqsat/codegen/c_rowpass.py); the added terms c are copied into
-        the products' results first."""
+        """A row pass alone in its C call."""
+        pointers, meta, reads = self.prepare_pass(rp)
+        fn = self.bind(rp.name, getattr(self.thunk.library.lib, rp.name))
+        this = self.bind(f"R_{rp.name}", rp)
+        self.lines.append(f"code = {fn}(new('char *[]', [{', '.join(pointers)}]), "
+                          f"new('int64_t[]', [{', '.join(meta)}]))")  # fmt: skip
+        self.lines.append(f"if code: mismatch.step({this}, [{', '.join(reads)}], code)")
+        self.flush()
+
+    def flush(self) -> None:
+        """Delete what a C call's preparation made for it alone (a row pass's operands)."""
+        if self.temporaries:
+            self.lines.append(f"del {', '.join(self.temporaries)}")
+            self.temporaries = []
+
+    def prepare_pass(self, rp: RowPass) -> tuple[list[str], list[str], list[str]]:
+        """Lines preparing a row pass (eqsat/codegen/c_rowpass.py): its matrix and vector as
+        BLAS reads them, its results with the products' added terms c copied in, its kernel's
+        outputs; returns its pointers, its shape words and the names its kernel reads."""
         fwd, bwd, line = rp.forward, rp.backward, self.lines.append
         self.env.update(sweep=sweep_operands, copyto=np.copyto)
         node = self.bind(f"N_{rp.name}", fwd.node)
-        m, v = f"m_{rp.name}", f"v_{rp.name}"
-        line(f"{m}, ld, {v}, inc = sweep({node}, {self.name(fwd.matrix)}, "
+        m, v, ld, inc = (f"{x}_{rp.name}" for x in ("m", "v", "ld", "inc"))
+        line(f"{m}, {ld}, {v}, {inc} = sweep({node}, {self.name(fwd.matrix)}, "
              f"{self.name(fwd.vector)})")  # fmt: skip
         results = []
         for mv, length in ((fwd, f"{m}.shape[0]"), (bwd, f"{m}.shape[1]")):
@@ -290,13 +326,8 @@ class _Generator:
         pointers, meta, reads = self.prepare(rp.kernel)
         array = "(fb({0}) if {0}.flags.c_contiguous else address(ffi, {0}))"
         pointers = [array.format(m), array.format(v), results[0], *pointers, results[1]]
-        meta = [f"*{m}.shape", "ld", "inc", *meta]
-        fn = self.bind(rp.name, getattr(self.thunk.library.lib, rp.name))
-        this = self.bind(f"K_{rp.kernel.name}", rp.kernel)
-        line(f"code = {fn}(new('char *[]', [{', '.join(pointers)}]), "
-             f"new('int64_t[]', [{', '.join(meta)}]))")  # fmt: skip
-        line(f"if code: mismatch.sweep({this}, [{', '.join(reads)}], code)")
-        line(f"del {m}, {v}")
+        self.temporaries += [m, v]
+        return pointers, [f"*{m}.shape", ld, inc, *meta], reads
 
     def call(self, step: Call, k: int) -> None:
         node = step.node
@@ -342,14 +373,18 @@ class _Mismatch:
             "type, dimshuffle('x', ...) or T.tensor(broadcastable=...) to broadcast)"
         )
 
-    def segment(self, kernels: list[Kernel], arrays: list[list[np.ndarray]], code: int) -> None:
+    def segment(self, steps: list, arrays: list[list[np.ndarray]], code: int) -> None:
         n = (code >> 16) - 1
-        self(kernels[n], arrays[n], (code & 0xFFFF) - 1)
+        self.step(steps[n], arrays[n], code & 0xFFFF)
 
-    def sweep(self, kernel: Kernel, arrays: list[np.ndarray], code: int) -> None:
-        if code < 0:
-            raise MemoryError(f"no memory for the buffers of a row pass over {kernel.name}")
-        self(kernel, arrays, code - 1)
+    def step(self, step: Kernel | RowPass, arrays: list[np.ndarray], code: int) -> None:
+        """The error of a kernel's or a row pass's nonzero code (a row pass reports its
+        kernel's inputs)."""
+        if isinstance(step, RowPass):
+            if code == c_rowpass.NO_MEMORY:
+                raise MemoryError(f"no memory for the buffers of row pass {step.name}")
+            step = step.kernel
+        self(step, arrays, code - 1)
 
     @staticmethod
     def empty(op: str, shape: tuple, axes: tuple) -> None:
