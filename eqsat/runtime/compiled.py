@@ -279,6 +279,7 @@ class _Generator:
             p, m, r = prepare(step)
             pointers, meta, reads = pointers + p, meta + m, [*reads, f"[{', '.join(r)}]"]
         n = list(self.thunk.segments).index(run[0])
+        pointers, meta = self.hoist(pointers, f"p{n}_"), self.hoist(meta, f"m{n}_", "*")
         fn = self.bind(f"s{n}", getattr(self.thunk.library.lib, f"s{n}"))
         kernels = self.bind(f"S_{n}", [self.thunk.plan.steps[k] for k in run])
         self.lines.append(
@@ -287,6 +288,17 @@ class _Generator:
         )
         self.lines.append(f"if code: mismatch.segment({kernels}, [{', '.join(reads)}], code)")
         self.flush()
+
+    def hoist(self, exprs: list[str], prefix: str, star: str = "") -> list[str]:
+        """exprs with each one that repeats (the same array read by several kernels of a
+        segment) computed once before the call, into a temporary."""
+        seen: dict[str, str] = {}
+        for e in exprs:
+            if exprs.count(e) > 1 and e not in seen:
+                seen[e] = f"{prefix}{len(seen)}"
+                self.lines.append(f"{seen[e]} = {e}" if not star else f"{seen[e]} = ({e},)")
+                self.temporaries.append(seen[e])
+        return [star + seen[e] if e in seen else e for e in exprs]
 
     def row_pass(self, rp: RowPass) -> None:
         """A row pass alone in its C call."""
