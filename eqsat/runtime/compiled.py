@@ -324,8 +324,10 @@ class _Generator:
         self.env.update(sweep=sweep_operands, copyto=np.copyto)
         node = self.bind(f"N_{rp.name}", fwd.node)
         m, v, ld, inc = (f"{x}_{rp.name}" for x in ("m", "v", "ld", "inc"))
-        line(f"{m}, {ld}, {v}, {inc} = sweep({node}, {self.name(fwd.matrix)}, "
-             f"{self.name(fwd.vector)})")  # fmt: skip
+        line(f"{m}, {v} = {self.name(fwd.matrix)}, {self.name(fwd.vector)}")
+        line(f"if {m}.flags.c_contiguous and {v}.flags.c_contiguous and "
+             f"{m}.shape[1] == {v}.shape[0]: {ld}, {inc} = {m}.shape[1] or 1, 1")  # fmt: skip
+        line(f"else: {m}, {ld}, {v}, {inc} = sweep({node}, {m}, {v})")
         results = []
         for mv, length in ((fwd, f"{m}.shape[0]"), (bwd, f"{m}.shape[1]")):
             out = self.name(mv.node.out)
