@@ -336,12 +336,9 @@ def describe(plan: Plan) -> str:
     """One line per step, for reports and debugging."""
     lines = []
     for s in plan.steps:
-        if isinstance(s, Kernel):
-            ops = " ".join(n.op for n in s.nodes)
-            lines.append(f"{s.name}: [{ops}] reads {len(s.inputs)} writes {len(s.outputs)}")
-        elif isinstance(s, Call):
+        if isinstance(s, Call):
             lines.append(f"{s.kind}: {s.node.op}")
-        else:
+        else:  # a kernel, or a step holding one (a row pass)
             ops = " ".join(n.op for n in s.nodes)
             lines.append(f"{s.name}: [{ops}] reads {len(s.inputs)} writes {len(s.outputs)}")
     return "\n".join(lines)
