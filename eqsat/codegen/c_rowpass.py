@@ -3,14 +3,15 @@
 `int rpN(char **p, const int64_t *m)`: p holds the matrix M, the forward vector v, the forward
 result s, the kernel's pointers (inputs, then outputs, as `kN` takes them) and the backward
 result; m holds n and k (M's shape), M's row pitch and v's step in elements, then the kernel's
-own shape words for the whole of s. The caller has copied the products' added terms (c) into s
-and the backward result. For each block of rows: gemv gives the block of s, the kernel runs on
-the block (its pointers moved to the block's first row, its lengths cut to the block's), and a
-second gemv adds the block's share of M^T u. A reduction in the kernel is kept per block and
-combined in block order. Past `PARALLEL` matrix elements, each core sweeps a share of the rows,
-its backward product into a buffer of its own, added in thread order at the end. Returns 0,
-1 + the index of the kernel input whose length does not fit, or NO_MEMORY when a buffer could
-not be allocated (the caller raises).
+own shape words for the whole of s, then for each product with an added term c, c's pointer
+(after the others) and its length and byte stride (the caller has checked the length is 1 or the
+product's); c is copied into its result first. For each block of rows: gemv gives the block of
+s, the kernel runs on the block (its pointers moved to the block's first row, its lengths cut to
+the block's), and a second gemv adds the block's share of M^T u. A reduction in the kernel is
+kept per block and combined in block order. Past `PARALLEL` matrix elements, each core sweeps a
+share of the rows, its backward product into a buffer of its own, added in thread order at the
+end. Returns 0, 1 + the index of the kernel input whose length does not fit, or NO_MEMORY when a
+buffer could not be allocated (the caller raises).
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ class RenderedPass:
     step: RowPass
     source: str
     declaration: str
-    pointers: int  # M, v, s, the kernel's, the backward result
-    meta: int  # n, k, pitch, step, the kernel's shape words
+    pointers: int  # M, v, s, the kernel's, the backward result, the added terms
+    meta: int  # n, k, pitch, step, the kernel's shape words, the added terms' length and stride
 
     def call(self, at_p: int, at_m: int) -> str:
         return f"{self.step.name}(p + {at_p}, m + {at_m})"
@@ -100,6 +101,14 @@ def render(rp: RowPass, r: Rendered) -> RenderedPass:
     for j in range(n_in):
         if slots[j] is not None:
             w.append(f"if (mk[{slots[j][0]}] != n) return {j + 1};")
+    at_p, at_m = 4 + r.pointers, 4 + r.meta
+    for mv, target, length in ((fwd, "s", "n"), (bwd, "out", "k")):
+        if mv.c is None:
+            continue
+        w.append(f"{{ const {t} *c = (const {t} *)p[{at_p}]; const int64_t cn = m[{at_m}];")
+        w.append(f"  const int64_t cs = cn == 1 ? 0 : m[{at_m + 1}] / {size};")
+        w.append(f"  for (int64_t i = 0; i < {length}; i++) {target}[i] = c[i * cs]; }}")
+        at_p, at_m = at_p + 1, at_m + 2
     w.append("if (n == 0 || k == 0) {  /* nothing to sweep: BLAS would skip the beta terms */")
     keep = f"{beta_f} * s[i]" if fwd.c is not None else "0"  # (s is not set without c)
     w.append(f"    for (int64_t i = 0; i < n; i++) s[i] = {keep};")
@@ -190,4 +199,4 @@ def render(rp: RowPass, r: Rendered) -> RenderedPass:
     signature = f"int {rp.name}(char **p, const int64_t *m)"
     body = "\n".join("    " + line for line in w)
     source = f"{signature} {{\n{body}\n}}\n"
-    return RenderedPass(rp, source, signature + ";", 4 + r.pointers, 4 + r.meta)
+    return RenderedPass(rp, source, signature + ";", at_p, at_m)

@@ -64,10 +64,9 @@ class RowPass:
 
     @property
     def glue_reads(self) -> list[Variable]:
-        """What the runtime reads before the sweep: the matrix and vector (to hand them to
-        BLAS) and the added terms (copied into the results)."""
-        mvs = (self.forward, self.backward)
-        return [self.forward.matrix, self.forward.vector, *(m.c for m in mvs if m.c is not None)]
+        """What the runtime reads before the sweep: the matrix and vector, to hand them to
+        BLAS as it can read them."""
+        return [self.forward.matrix, self.forward.vector]
 
     @property
     def outputs(self) -> list[Variable]:
@@ -91,6 +90,8 @@ def matvec(node: Apply) -> MatVec | None:
         if al is None or be is None:
             return None
         mv = MatVec(node, a, v, c, al, be, bool(node.p["trans_a"]))
+        if c.ndim != 1:
+            return None
     elif node.op == "dot" and node.inputs[0].ndim == 2 and node.inputs[1].ndim == 1:
         mv = MatVec(node, node.inputs[0], node.inputs[1], None, 1.0, 0.0, False)
     elif node.op == "dot" and node.inputs[0].ndim == 1 and node.inputs[1].ndim == 2:

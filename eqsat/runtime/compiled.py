@@ -23,7 +23,7 @@ from eqsat.codegen import blas, c, c_rowpass
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan, reads
 from eqsat.codegen.rowpass import RowPass, fuse_row_passes
-from eqsat.graph import Constant, Variable
+from eqsat.graph import Apply, Constant, Variable
 from eqsat.ops import OPS
 from eqsat.runtime.contract import address, contraction, sweep_operands
 from eqsat.runtime.interp import run_node
@@ -321,27 +321,31 @@ class _Generator:
         BLAS reads them, its results with the products' added terms c copied in, its kernel's
         outputs; returns its pointers, its shape words and the names its kernel reads."""
         fwd, bwd, line = rp.forward, rp.backward, self.lines.append
-        self.env.update(sweep=sweep_operands, copyto=np.copyto)
+        self.env["sweep"] = sweep_operands
         node = self.bind(f"N_{rp.name}", fwd.node)
         m, v, ld, inc = (f"{x}_{rp.name}" for x in ("m", "v", "ld", "inc"))
         line(f"{m}, {v} = {self.name(fwd.matrix)}, {self.name(fwd.vector)}")
         line(f"if {m}.flags.c_contiguous and {v}.flags.c_contiguous and "
              f"{m}.shape[1] == {v}.shape[0]: {ld}, {inc} = {m}.shape[1] or 1, 1")  # fmt: skip
         line(f"else: {m}, {ld}, {v}, {inc} = sweep({node}, {m}, {v})")
-        results = []
+        results, added, added_meta = [], [], []
         for mv, length in ((fwd, f"{m}.shape[0]"), (bwd, f"{m}.shape[1]")):
             out = self.name(mv.node.out)
             dtype = self.bind(f"dt_{mv.node.out.dtype}", np.dtype(mv.node.out.dtype))
             line(f"{out} = empty(({length},), {dtype})")
-            if mv.c is not None:
-                line(f"copyto({out}, {self.name(mv.c)})")
             self.fresh.add(id(mv.node.out))
             results.append(f"fb({out})")
+            if mv.c is not None:  # copied in C: it may be made in the same call
+                c_name, at = self.name(mv.c), self.bind(f"N_{self.name(mv.node.out)}", mv.node)
+                line(f"if {c_name}.shape[0] not in (1, {length}): "
+                     f"mismatch.added({at}, {c_name}.shape, {length})")  # fmt: skip
+                added.append(self.pointer(mv.c))
+                added_meta.append(f"{c_name}.shape[0], {c_name}.strides[0]")
         pointers, meta, reads = self.prepare(rp.kernel)
         array = "(fb({0}) if {0}.flags.c_contiguous else address(ffi, {0}))"
-        pointers = [array.format(m), array.format(v), results[0], *pointers, results[1]]
+        pointers = [array.format(m), array.format(v), results[0], *pointers, results[1], *added]
         self.temporaries += [m, v]
-        return pointers, [f"*{m}.shape", ld, inc, *meta], reads
+        return pointers, [f"*{m}.shape", ld, inc, *meta, *added_meta], reads
 
     def call(self, step: Call, k: int) -> None:
         node = step.node
@@ -399,6 +403,13 @@ class _Mismatch:
                 raise MemoryError(f"no memory for the buffers of row pass {step.name}")
             step = step.kernel
         self(step, arrays, code - 1)
+
+    @staticmethod
+    def added(node: Apply, shape: tuple, length: int) -> None:
+        raise ValueError(
+            f"{node.op}: the added term of shape {shape} does not fit the product's length "
+            f"{length} (it must have that length, or 1 to broadcast)"
+        )
 
     @staticmethod
     def empty(op: str, shape: tuple, axes: tuple) -> None:

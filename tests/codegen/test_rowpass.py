@@ -149,6 +149,20 @@ def test_inner_dimensions_that_differ_raise():
         f.thunk.run(x, y, np.zeros(11))
 
 
+def test_an_added_term_of_another_length_raises():
+    x, w, z = T.dmatrix("x"), T.dvector("w"), T.dvector("z")
+    f = theano.function([x, w, z], T.dot(T.tanh(T.dot(x, w)), x) + z, mode="c")
+    (rp,) = passes(f)
+    assert rp.backward.c is not None
+    xv, _, wv = data(30, 6)
+    zv = np.arange(6.0)
+    np.testing.assert_allclose(f(xv, wv, zv), np.tanh(xv @ wv) @ xv + zv, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"added term of shape \(5,\).*length 6"):
+        f.thunk.run(xv, wv, np.zeros(5))  # (the function's own check says so first)
+    with pytest.raises(ValueError, match="z"):
+        f(xv, wv, np.zeros(5))
+
+
 def test_a_kernel_needing_a_reduction_of_the_forward_product_is_not_swept():
     # softmax-like: the kernel reads max(s), made from the whole of s by another step
     x = T.dmatrix("x")
@@ -193,12 +207,11 @@ def test_the_tutorial_training_step_agrees_with_the_reference_backend():
         if mode == "c":
             (rp,) = passes(train)
             steps, k = train.thunk.plan.steps, train.thunk.plan.steps.index(rp)
-            # the pass shares a C call with the kernels after it, but not with the one making
-            # the added term its glue copies before the call (0.02 * w)
-            (run,) = [r for r in train.thunk.segments.values() if k in r]
-            assert run[0] == k and len(run) > 1
-            made = {id(o) for s in steps[:k] if isinstance(s, Kernel) for o in s.outputs}
-            assert rp.backward.c is not None and id(rp.backward.c) in made
+            # one C call: the pass, the kernels after it, and the kernel before it that makes
+            # its added term (0.02 * w, copied inside the call)
+            (run,) = train.thunk.segments.values()
+            maker = [j for j in run if isinstance(steps[j], Kernel) and j < k]
+            assert k in run and any(rp.backward.c in steps[j].outputs for j in maker)
         outs = [train(xv, yv) for _ in range(3)][-1]
         results[mode] = outs, w.get_value(), b.get_value()
     (pc, cc), wc, bc = results["c"]
