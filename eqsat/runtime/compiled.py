@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from eqsat import shapes
-from eqsat.codegen import blas, c, c_rowpass
+from eqsat.codegen import blas, c, c_rowpass, c_rows
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan, reads
 from eqsat.codegen.rowpass import RowPass, fuse_row_passes
@@ -51,8 +51,13 @@ class CThunk:
         passes = [c_rowpass.render(s, self.by_kernel[id(s.kernel)]) for s in self._passes]
         self.by_pass = {id(r.step): r for r in passes}
         self.segments = _segments(self.plan.steps)
+        self.by_row = {
+            id(s.node): c_rows.render(s.node, f"h{k}")
+            for k, s in enumerate(self.plan.steps)
+            if isinstance(s, Call) and s.kind == "host" and c_rows.compilable(s.node)
+        }
         chained = [c_rowpass.gemv_setter(blas.find().int_type)] if passes else []
-        chained += [(r.source, r.declaration) for r in passes]
+        chained += [(r.source, r.declaration) for r in [*passes, *self.by_row.values()]]
         chained += [
             c.segment(f"s{n}", [self._rendering(self.plan.steps[k]) for k in run])
             for n, run in enumerate(self.segments.values())
@@ -60,7 +65,7 @@ class CThunk:
         self.library: Library | None = None
         self.c_source = ""
         t2 = time.perf_counter()
-        if self.rendered:
+        if self.rendered or self.by_row:
             declarations = [r.declaration for r in self.rendered] + [d for _, d in chained]
             self.c_source = c.source(self.rendered, [s for s, _ in chained])
             t2 = time.perf_counter()
@@ -357,6 +362,9 @@ class _Generator:
             self.lines.append(f"{out} = {fn}({args})")
             self.fresh.add(id(node.out))
             return
+        if id(node) in self.thunk.by_row:
+            self.row(node, out)
+            return
         if node.op in _CANNOT_FAIL:  # straight to the implementation, without run_node's checks
             fn = self.bind(f"host{k}", functools.partial(OPS[node.op].impl, **node.p))
             self.lines.append(f"{out} = {fn}({args})")
@@ -364,6 +372,29 @@ class _Generator:
         host = self.bind(f"node{k}", node)
         self.env["run_node"] = run_node
         self.lines.append(f"{out} = run_node({host}, [{args}])")
+
+    def row(self, node: Apply, out: str) -> None:
+        """A host op with a C rendering (eqsat/codegen/c_rows.py). Empty arrays, and errors (a
+        label out of range), go to the NumPy implementation, which gives the reference's
+        result or raises its error."""
+        r = self.thunk.by_row[id(node)]
+        fn = self.bind(r.name, getattr(self.thunk.library.lib, r.name))
+        host = self.bind(f"node_{r.name}", node)
+        dtype = self.bind(f"dt_{node.out.dtype}", np.dtype(node.out.dtype))
+        self.env["run_node"] = run_node
+        x, line = self.name(node.inputs[0]), self.lines.append
+        if node.op == "one_hot":
+            classes = self.name(node.inputs[1])
+            shape, meta = f"({x}.shape[0], int({classes}))", f"*{out}.shape, {x}.strides[0]"
+        else:
+            shape, meta = f"{x}.shape", f"*{x}.shape, *{x}.strides, *{out}.strides"
+        args = ", ".join(self.name(i) for i in node.inputs)
+        line(f"if {x}.size == 0 or min({shape}) <= 0: {out} = run_node({host}, [{args}])")
+        line("else:")
+        line(f"    {out} = empty({shape}, {dtype})")
+        line(f"    if {fn}({self.pointer(node.inputs[0])}, fb({out}), "
+             f"new('int64_t[]', [{meta}])): {out} = run_node({host}, [{args}])")  # fmt: skip
+        self.fresh.add(id(node.out))
 
 
 def _from_buffer(ffi: Any) -> Callable[[np.ndarray], Any]:
