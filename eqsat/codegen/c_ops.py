@@ -173,7 +173,7 @@ EXPR: dict[str, tuple[Row, tuple[str, ...]]] = {
     "sin": (_unary_math("sin"), FLOATS),
     "cos": (_unary_math("cos"), FLOATS),
     "tan": (_unary_math("tan"), FLOATS),
-    "tanh": (_unary_math("tanh"), FLOATS),
+    "tanh": (_float_helper("tanh"), FLOATS),
     "erf": (_unary_math("erf"), FLOATS),
     "sigmoid": (_float_helper("sigmoid"), FLOATS),
     "softplus": (_float_helper("softplus"), FLOATS),
@@ -241,6 +241,10 @@ static inline T eq_softplus_D(T x) {  /* NumPy's logaddexp(0, x) */
     if (x > 0) return x + log1p_(exp_(-x));
     return x;
 }
+static inline T eq_tanh_D(T x) {  /* through expm1: libmvec's is 1.7x faster than its tanh */
+    T e = expm1_(-2 * fabs_(x));
+    return copysign_(-e / (e + 2), x);
+}
 static inline T eq_sign_D(T x) { return x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x; }
 /* NumPy's: the second operand when they compare equal (maximum(0.0, -0.0) is -0.0) */
 static inline T eq_maximum_D(T x, T y) { return (x > y || x != x) ? x : y; }
@@ -280,7 +284,7 @@ static inline T eq_mod_D(T a, T b) {
 
 def _float_prelude(dtype: str) -> str:
     text = _FLOAT_PRELUDE.replace("_D(", f"_{dtype}(").replace("T", C_TYPES[dtype])
-    for fn in ("exp", "fabs", "log1p", "fmod", "copysign", "floor"):
+    for fn in ("exp", "expm1", "fabs", "log1p", "fmod", "copysign", "floor"):
         text = text.replace(f"{fn}_(", f"{fn}{_sfx(dtype)}(")
     return text
 
