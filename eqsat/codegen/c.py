@@ -31,9 +31,22 @@ from eqsat.codegen.c_ops import (
 from eqsat.codegen.plan import REDUCTIONS, Kernel
 from eqsat.graph import Apply, Constant, Variable
 
-PARALLEL = 1 << 15  # elements: below this, starting threads costs more than it saves
+# Elements below which one thread runs a loop: waking another costs more than it saves. A loop
+# of arithmetic alone is bound by memory and gains less from a second core than one with
+# transcendental math (an MLP's tanh-gradient kernel ran 2x slower on 2 threads than on 1).
+PARALLEL = 1 << 15
+PARALLEL_CHEAP = 1 << 18
+MATH = frozenset({
+    "exp", "log", "log1p", "expm1", "log2", "log10", "sin", "cos", "tan", "tanh", "erf",
+    "sigmoid", "softplus", "pow", "sqrt", "true_div",
+})  # fmt: skip
 MAX_THREADS = 256
-_THREADS = f"eq_threads(total, {PARALLEL})"
+
+
+def _threads(kernel: Kernel) -> str:
+    """The C expression of a kernel's thread count."""
+    heavy = any(n.op in MATH for n in kernel.computed)
+    return f"eq_threads(total, {PARALLEL if heavy else PARALLEL_CHEAP})"
 
 
 def fusable(node: Apply) -> bool:
@@ -256,7 +269,7 @@ def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         return f"i * {np.dtype(out.dtype).itemsize}"
 
     if red is None:
-        w(f"#pragma omp parallel for simd num_threads({_THREADS}) schedule(static)")
+        w(f"#pragma omp parallel for simd num_threads({_threads(kernel)}) schedule(static)")
         w.open("for (int64_t i = 0; i < total; i++)")
         names = _body(w, kernel, arrays, load)
         _store(w, kernel, arrays, names, index)
@@ -295,7 +308,7 @@ def _full_reduction(w, kernel, red, extent: str, loops, n_arrays: int) -> None:
     w(f"{ct} part[{MAX_THREADS}];")
     w("int used = 1, threads = 1;")
     w("#ifdef _OPENMP")
-    w(f"threads = {_THREADS} < {MAX_THREADS} ? {_THREADS} : {MAX_THREADS};")
+    w(f"threads = {_threads(kernel)} < {MAX_THREADS} ? {_threads(kernel)} : {MAX_THREADS};")
     w("#endif")
     w("#pragma omp parallel num_threads(threads)")
     w.open("")
@@ -374,7 +387,8 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> N
     if kept:  # (without a reduction, the kept loops are all the loops: vectorize them too)
         collapse = f" collapse({len(kept)})" if len(kept) > 1 else ""
         simd = " simd" if red is None else ""
-        w(f"#pragma omp parallel for{simd}{collapse} num_threads({_THREADS}) schedule(static)")
+        threads = _threads(kernel)
+        w(f"#pragma omp parallel for{simd}{collapse} num_threads({threads}) schedule(static)")
     for d in kept:
         w.open(head(d))
     if red is not None:
@@ -413,7 +427,7 @@ def _rows_of_partials(w: _Writer, kernel: Kernel, arrays, reduced: set[int], loa
     ct = C_TYPES[acc_t]
     (x,) = red.inputs
     k_out = len(arrays) + kernel.outputs.index(red.out)
-    w(f"#pragma omp parallel num_threads({_THREADS})")
+    w(f"#pragma omp parallel num_threads({_threads(kernel)})")
     w.open("")
     w("int t = 0, nt = 1;")
     w("#ifdef _OPENMP")

@@ -428,12 +428,14 @@ def test_large_full_reduction_matches_fsum():
 def test_large_reductions_propagate_nan_from_any_thread():
     x = T.fvector("x")
     f = theano.function([x], [x.max(), x.min(), x.sum(), x.prod()], mode="c", optimizer=None)
-    for where in (0, 123_456, 199_999):
-        a = np.ones(200_000, "float32")
+    n = 300_000  # past c_backend.PARALLEL_CHEAP: both threads
+    assert n > c_backend.PARALLEL_CHEAP
+    for where in (0, 123_456, n - 1):
+        a = np.ones(n, "float32")
         a[where] = NAN
         assert all(np.isnan(r) for r in f(a)), where
-    a = np.zeros(200_000, "float32")
-    a[150_000], a[170_000] = 5, -3  # in a later thread's share
+    a = np.zeros(n, "float32")
+    a[200_000], a[270_000] = 5, -3  # in a later thread's share
     assert f(a)[:2] == [5, -3]
 
 
@@ -469,8 +471,8 @@ def test_large_integer_division_by_zero_and_minus_one():
     x, y = T.ivectors("x", "y")
     low, high = np.iinfo("int32").min, np.iinfo("int32").max
     rng = np.random.default_rng(9)
-    xv = rng.choice(np.array([low, -7, -1, 0, 1, 7, high], "int32"), 2 * 10**5)
-    yv = rng.choice(np.array([0, -1, 1, 3, -3, low], "int32"), 2 * 10**5)
+    xv = rng.choice(np.array([low, -7, -1, 0, 1, 7, high], "int32"), 6 * 10**5)
+    yv = rng.choice(np.array([0, -1, 1, 3, -3, low], "int32"), 6 * 10**5)
     fs = compile_both([x, y], [x // y, x % y, (x // y).sum(), (x % y).max()])
     for a, b in ((xv, yv), (xv[::2], yv[1::2])):
         for k, (got, want) in enumerate(zip(fs["c"](a, b), fs["py"](a, b), strict=True)):
