@@ -918,3 +918,21 @@ RANDOM_DTYPES = {  # (repeats weigh the draw)
 def test_random_graphs_match_numpy(family, data):
     case = data.draw(cases(RANDOM_DTYPES[family]), label="case")
     check_case(case, data.draw(evaluations(case), label="runs"))
+
+
+DIMSHUFFLES = [
+    ((3, 4), (1, 0)), ((5,), ("x", 0)), ((), ("x",)), ((), ("x", "x")), ((3, 1, 4), (2, 0)),
+    ((3, 1, 4), ("x", 2, "x", 0)), ((1, 1), ()), ((2, 3, 4), (2, 0, 1)), ((4, 1), ("x", 0, "x")),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("shape", "order"), DIMSHUFFLES)
+def test_dimshuffle_steps_are_views_equal_to_the_reference(shape, order):
+    # a dimshuffle that is an output stays a host step: the glue's own view expression
+    bc = tuple(n == 1 for n in shape)
+    x = T.tensor("float64", broadcastable=bc, name="x")
+    fs = compile_both([x], [x.dimshuffle(*order), x * 2])
+    a = np.random.default_rng(3).standard_normal(shape)
+    got, want = fs["c"].thunk.run(a)[0], fs["py"](a)[0]
+    assert type(got) is np.ndarray and np.shares_memory(got, a)
+    assert_same(got, want, f"dimshuffle{order} of {shape}")
