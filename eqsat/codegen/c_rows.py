@@ -68,20 +68,21 @@ def _rows(node: Apply) -> list[str]:
         "    char *orow = out + o * oo;",
         f"    {t} mx = -INFINITY;",
         f"    for (int64_t i = 0; i < na; i++) {{ {t} v = {x_at}; if (v > mx || v != v) mx = v; }}",
-        f"    {t} sum = 0;",
+        "    double sum = 0;  /* float32 rows too: closer to NumPy's pairwise sum than a float */",
         "    #pragma omp simd reduction(+:sum)",
     ]
     if node.op == "softmax":
         lines += [
             f"    for (int64_t i = 0; i < na; i++) {{ {t} e = exp{f}({x_at} - mx); "
             f"{out_at} = e; sum += e; }}",
+            f"    const {t} total = ({t})sum;",
             "    #pragma omp simd",
-            f"    for (int64_t i = 0; i < na; i++) {out_at} = {out_at} / sum;",
+            f"    for (int64_t i = 0; i < na; i++) {out_at} = {out_at} / total;",
         ]
     else:
         lines += [
             f"    for (int64_t i = 0; i < na; i++) sum += exp{f}({x_at} - mx);",
-            f"    const {t} ls = log{f}(sum);",
+            f"    const {t} ls = log{f}(({t})sum);",
             "    #pragma omp simd",
             f"    for (int64_t i = 0; i < na; i++) {out_at} = ({x_at} - mx) - ls;",
         ]

@@ -80,3 +80,12 @@ def test_one_hot(label_dtype, out_dtype):
         with pytest.raises(ValueError, match="labels must lie in"):
             fc(np.array([1, -1], label_dtype), 4)
     assert fc(np.array([], label_dtype), 3).shape == (0, 3)
+
+
+def test_long_float32_rows_stay_within_a_few_ulp():
+    x = T.fmatrix("x")
+    fc, fp = both([x], [T.nnet.softmax(x), T.nnet.log_softmax(x)])
+    a = (np.random.default_rng(0).standard_normal((3, 20000)) * 3).astype("float32")
+    for got, want in zip(fc(a), fp(a), strict=True):
+        ulps = np.abs(got - want) / np.spacing(np.abs(want))
+        assert ulps.max() <= 8, ulps.max()  # (a float sum of 20000 terms would drift further)
