@@ -41,6 +41,7 @@ MATH = frozenset({
     "sigmoid", "softplus", "pow", "sqrt", "true_div",
 })  # fmt: skip
 MAX_THREADS = 256
+THREAD_IDS = "const int t = eq_thread(), nt = eq_team();"  # inside a parallel region
 
 
 def _threads(kernel: Kernel) -> str:
@@ -306,17 +307,11 @@ def _full_reduction(w, kernel, red, extent: str, loops, n_arrays: int) -> None:
     ct = C_TYPES[acc_t]
     k_out = n_arrays + kernel.outputs.index(red.out)
     w(f"{ct} part[{MAX_THREADS}];")
-    w("int used = 1, threads = 1;")
-    w("#ifdef _OPENMP")
-    w(f"threads = {_threads(kernel)} < {MAX_THREADS} ? {_threads(kernel)} : {MAX_THREADS};")
-    w("#endif")
+    w(f"int used = 1, threads = {_threads(kernel)};")
+    w(f"if (threads > {MAX_THREADS}) threads = {MAX_THREADS};")
     w("#pragma omp parallel num_threads(threads)")
     w.open("")
-    w("int t = 0, nt = 1;")
-    w("#ifdef _OPENMP")
-    w("t = omp_get_thread_num();")
-    w("nt = omp_get_num_threads();")
-    w("#endif")
+    w(THREAD_IDS)
     w("if (t == 0) used = nt;")
     w(f"const int64_t lo = {extent} * t / nt, hi = {extent} * (t + 1) / nt;")
     w(f"{ct} acc = {identity(red.op, acc_t)};")
@@ -429,11 +424,7 @@ def _rows_of_partials(w: _Writer, kernel: Kernel, arrays, reduced: set[int], loa
     k_out = len(arrays) + kernel.outputs.index(red.out)
     w(f"#pragma omp parallel num_threads({_threads(kernel)})")
     w.open("")
-    w("int t = 0, nt = 1;")
-    w("#ifdef _OPENMP")
-    w("t = omp_get_thread_num();")
-    w("nt = omp_get_num_threads();")
-    w("#endif")
+    w(THREAD_IDS)
     w(f"const int64_t first = n{last} * t / nt, end = n{last} * (t + 1) / nt;")
     w(f"{ct} acc[{CHUNK}];")
     w.open(f"for (int64_t lo = first; lo < end; lo += {CHUNK})")

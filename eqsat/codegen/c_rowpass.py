@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqsat.codegen import blas
-from eqsat.codegen.c import MAX_THREADS, Rendered, _operand, inlined
+from eqsat.codegen.c import MAX_THREADS, THREAD_IDS, Rendered, _operand, inlined
 from eqsat.codegen.c_ops import C_TYPES, REDUCE, accumulator, cast, identity
 from eqsat.codegen.rowpass import RowPass
 
@@ -121,11 +121,8 @@ def render(rp: RowPass, r: Rendered) -> RenderedPass:
     w.append("}")
     w.append(f"int64_t rows = {BLOCK_BYTES} / (k * {size});")
     w.append("if (rows < 8) rows = 8;")
-    w.append("int threads = 1, used = 1, failed = 0;")
-    w.append("#ifdef _OPENMP")
-    w.append(f"if (n * k >= {PARALLEL}) threads = omp_get_max_threads() < {MAX_THREADS} ? "
-             f"omp_get_max_threads() : {MAX_THREADS};")  # fmt: skip
-    w.append("#endif")
+    w.append(f"int threads = eq_threads(n * k, {PARALLEL}), used = 1, failed = 0;")
+    w.append(f"if (threads > {MAX_THREADS}) threads = {MAX_THREADS};")
     # Each thread sweeps a contiguous share of the rows; the backward product of thread 0 goes
     # to out, the others' to their own buffers, added in thread order afterwards.
     w.append(f"{t} *shares[{MAX_THREADS}] = {{0}};")
@@ -135,22 +132,19 @@ def render(rp: RowPass, r: Rendered) -> RenderedPass:
         w.append(f"{C_TYPES[acc_t]} parts[{MAX_THREADS}];")
     w.append("#pragma omp parallel num_threads(threads)")
     w.append("{")
-    w.append("    int th = 0, nt = 1;")
-    w.append("    #ifdef _OPENMP")
-    w.append("    th = omp_get_thread_num(); nt = omp_get_num_threads();")
-    w.append("    #endif")
-    w.append("    if (th == 0) used = nt;")
-    w.append("    const int64_t first = n * th / nt, last = n * (th + 1) / nt;")
-    w.append(f"    {t} *acc = th == 0 ? out : ({t} *)calloc(k, {size});")
+    w.append(f"    {THREAD_IDS}")
+    w.append("    if (t == 0) used = nt;")
+    w.append("    const int64_t first = n * t / nt, last = n * (t + 1) / nt;")
+    w.append(f"    {t} *acc = t == 0 ? out : ({t} *)calloc(k, {size});")
     w.append("    if (!acc) { failed = 1; } else {")
-    w.append("    shares[th] = acc;")
+    w.append("    shares[t] = acc;")
     w.append(f"    int64_t mb[{r.meta}];")
     w.append(f"    for (int j = 0; j < {r.meta}; j++) mb[j] = mk[j];")
     w.append(f"    char *pb[{r.pointers}];")
     if red is not None:
         w.append(f"    {C_TYPES[red.out.dtype]} part;")
         w.append(f"    {C_TYPES[acc_t]} total = {identity(red.op, acc_t)};")
-    w.append("    for (int64_t lo = first; lo < last && !codes[th]; lo += rows) {")
+    w.append("    for (int64_t lo = first; lo < last && !codes[t]; lo += rows) {")
     w.append("        const int64_t b = last - lo < rows ? last - lo : rows;")
     w.append(f"        const {t} *Mb = M + lo * ldm;")
     w.append(
@@ -165,21 +159,21 @@ def render(rp: RowPass, r: Rendered) -> RenderedPass:
             w.append(f"        pb[{j}] = p[{3 + j}] + lo * mk[{slot[1]}]; mb[{slot[0]}] = b;")
     if red is not None:
         w.append(f"        pb[{k_red}] = (char *)&part;")
-    w.append(f"        codes[th] = {call};")
+    w.append(f"        codes[t] = {call};")
     if red is not None:
         w.append("        " + REDUCE[red.op]("total", cast("part", red.out.dtype, acc_t)))
     inc_u = f"mk[{slots[u][1]}] / {size}"
-    first_beta = f"(th == 0 ? {beta_b} : 0.0)"
+    first_beta = f"(t == 0 ? {beta_b} : 0.0)"
     w.append(f"        {gemv}({blas.ROW_MAJOR}, {blas.TRANS}, ({blas_i})b, ({blas_i})k, "
              f"{bwd.alpha!r}, Mb, ({blas_i})ldm, (const {t} *)pb[{u}], ({blas_i})({inc_u}), "
              f"lo == first ? {first_beta} : 1.0, acc, 1);")  # fmt: skip
     w.append("    }")
-    w.append("    if (th == 0 && last == first) {  /* no rows: out is beta * c alone */")
+    w.append("    if (t == 0 && last == first) {  /* no rows: out is beta * c alone */")
     keep = f"{beta_b} * out[j]" if bwd.c is not None else "0"
     w.append(f"        for (int64_t j = 0; j < k; j++) out[j] = {keep};")
     w.append("    }")
     if red is not None:
-        w.append("    parts[th] = total;")
+        w.append("    parts[t] = total;")
     w.append("    }")
     w.append("}")
     w.append(f"int code = failed ? {NO_MEMORY} : 0;")
