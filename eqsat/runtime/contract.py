@@ -159,12 +159,11 @@ def sweep_operands(
             f"{node.op}: inner dimensions differ: shapes {m.shape} and {v.shape} "
             "(trans_a=False, trans_b=False)"
         )
-    size = m.itemsize
-    s0, s1 = m.strides
-    if not (s1 == size and s0 % size == 0 and s0 >= size * max(1, m.shape[1])):
-        m = np.ascontiguousarray(m)
+    a, flipped, ld = _matrix(m, False)
+    if flipped:  # column-major: a row pass needs the rows themselves
+        a, ld = np.ascontiguousarray(m), max(1, m.shape[1])
     v, step = _vector(v)
-    return m, max(1, m.strides[0] // size), v, step
+    return a, ld, v, step
 
 
 def _inner(a_shape: tuple, ta: bool, b_shape: tuple, tb: bool) -> tuple[int, int]:
