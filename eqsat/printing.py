@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from eqsat.graph import Apply, Constant, Variable, toposort
@@ -82,7 +82,8 @@ def pp(var: Variable) -> str:
     return text(var)[0]
 
 
-def _ids():
+def debug_ids() -> Iterator[str]:
+    """debugprint's value ids in the order it gives them: A..Z, AA, AB, ..."""
     n = 0
     while True:
         s, k = "", n
@@ -109,7 +110,7 @@ MAX_INDENT = 40  # deeper levels are labelled with their depth instead of drawn
 def _debug_lines(outputs: Sequence[Variable], print_type: bool) -> list[str]:
     lines: list[str] = []
     ids: dict[int, str] = {}
-    fresh = _ids()
+    fresh = debug_ids()
     # An explicit stack of (variable, depth, prefix, child prefix): graphs can be deep.
     stack = [(out, 0, "", "") for out in reversed(outputs)]
     while stack:

@@ -22,7 +22,7 @@ from eqsat.config import config
 from eqsat.explain.inputs import all_shapes, random_inputs
 from eqsat.extract import graph_cost, op_cost, type_numel
 from eqsat.graph import Constant, Variable, toposort
-from eqsat.printing import debugprint
+from eqsat.printing import debug_ids, debugprint
 
 SCHEMA = "eqsat.explain/1"
 # Host steps that give views of their input (plan.py): no data moves.
@@ -86,19 +86,13 @@ def _labels(outputs: Sequence[Variable]) -> dict[int, str]:
     """A name for each value of the graph as its debugprint shows it: a leaf by its name or
     value, any other value by its debugprint id ("[id B]"), assigned in debugprint's order."""
     labels: dict[int, str] = {}
-    n = 0
+    ids = debug_ids()
     stack = list(reversed(outputs))
     while stack:
         v = stack.pop()
         if id(v) in labels:
             continue
-        s, k = "", n
-        while True:  # A..Z, AA.., as eqsat.printing numbers them
-            s = chr(ord("A") + k % 26) + s
-            k = k // 26 - 1
-            if k < 0:
-                break
-        n += 1
+        s = next(ids)
         if isinstance(v, Constant):
             labels[id(v)] = repr(v)
         elif v.owner is None:
