@@ -13,6 +13,8 @@ import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from eqsat.explain.text import seconds
+
 SCHEMA = "eqsat.explain/1"
 DOT_TIMEOUT_S = 30.0  # a pathological graph must not hang the report
 MAX_SCALED_PT = 2400  # wider graphs scroll rather than shrink to the page width
@@ -80,14 +82,8 @@ def esc(value: Any) -> str:
 
 
 def seconds_text(s: float | None) -> str:
-    """Seconds in the unit that keeps them readable."""
-    if s is None:
-        return ""
-    if s >= 1:
-        return f"{s:.2f} s"
-    if s >= 1e-3:
-        return f"{s * 1e3:.2f} ms"
-    return f"{s * 1e6:.1f} µs"
+    """Seconds in the unit that keeps them readable, as the text report writes them."""
+    return "" if s is None else seconds(s)
 
 
 def bytes_text(n: int | None) -> str:
