@@ -127,17 +127,17 @@ class CThunk:
 
 
 def _segments(steps: list) -> dict[int, list[int]]:
-    """Runs of two or more compiled steps (kernels, row passes) in a row, by the position of
-    their first: each run is one C call (a function whose compiled steps follow each other
-    makes one). A row pass starts a new run where its glue reads (its matrix, its vector, the
-    added terms it copies) a value made earlier in the run: that value exists only after the
-    call."""
+    """Runs of compiled steps (kernels, row passes) in a row, by the position of their first:
+    each run is one C call (a function whose compiled steps follow each other makes one). A
+    lone kernel is called directly, not as a run. A row pass starts a new run where its glue
+    reads (its matrix, its vector) a value made earlier in the run: that value exists only
+    after the call."""
     runs: dict[int, list[int]] = {}
     run: list[int] = []
     made: set[int] = set()
 
     def close() -> None:
-        if len(run) > 1:
+        if len(run) > 1 or (run and isinstance(steps[run[0]], RowPass)):
             runs[run[0]] = list(run)
         run.clear()
         made.clear()
@@ -207,12 +207,10 @@ class _Generator:
         k = 0
         while k < len(steps):
             run = thunk.segments.get(k, [k])
-            if len(run) > 1:
+            if k in thunk.segments:
                 self.segment(run)
             elif isinstance(steps[k], Kernel):
                 self.kernel(k)
-            elif isinstance(steps[k], RowPass):
-                self.row_pass(steps[k])
             else:
                 self.call(steps[k], k)
             if self.timed:
@@ -276,7 +274,7 @@ class _Generator:
         self.lines.append(f"if code: mismatch({this}, [{', '.join(reads)}], code - 1)")
 
     def segment(self, run: list[int]) -> None:
-        """Kernels that follow each other, in one C call."""
+        """Compiled steps that follow each other (or a row pass alone), in one C call."""
         pointers, meta, reads = [], [], []
         for k in run:
             step = self.thunk.plan.steps[k]
@@ -304,16 +302,6 @@ class _Generator:
                 self.lines.append(f"{seen[e]} = {e}" if not star else f"{seen[e]} = ({e},)")
                 self.temporaries.append(seen[e])
         return [star + seen[e] if e in seen else e for e in exprs]
-
-    def row_pass(self, rp: RowPass) -> None:
-        """A row pass alone in its C call."""
-        pointers, meta, reads = self.prepare_pass(rp)
-        fn = self.bind(rp.name, getattr(self.thunk.library.lib, rp.name))
-        this = self.bind(f"R_{rp.name}", rp)
-        self.lines.append(f"code = {fn}(new('char *[]', [{', '.join(pointers)}]), "
-                          f"new('int64_t[]', [{', '.join(meta)}]))")  # fmt: skip
-        self.lines.append(f"if code: mismatch.step({this}, [{', '.join(reads)}], code)")
-        self.flush()
 
     def flush(self) -> None:
         """Delete what a C call's preparation made for it alone (a row pass's operands)."""
