@@ -208,11 +208,11 @@ class Function:
             list(zip([k for k, _ in upd], targets[len(outs) :], strict=True)),
         )
         self.timings: dict[str, float] = {}
-        start = time.perf_counter()
         # The shape equalities the graph implies, checked on every call: the optimizer may
         # drop the op that would have tripped on a mismatch (shape/*_alloc_* rules).
         self.shape_checks = shapes.infer(targets).checks()
         optimizer = config.optimizer if optimizer == "default" else optimizer
+        start = time.perf_counter()
         if optimizer == "eqsat":
             targets, self.optimization = optimize(targets, fast_math=fast_math)
             self.timings["optimize"] = time.perf_counter() - start
