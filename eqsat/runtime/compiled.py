@@ -181,7 +181,9 @@ class _Generator:
         self.thunk, self.timed = thunk, timed
         self.names: dict[int, str] = {}
         self.fresh: set[int] = set()  # values this run allocated: contiguous, owned
-        self.env: dict[str, Any] = {"empty": np.empty, "mismatch": _mismatch, "address": address}
+        self.env: dict[str, Any] = {
+            "empty": np.empty, "mismatch": _mismatch, "address": address, "run_node": run_node
+        }  # fmt: skip
         if thunk.library is not None:
             ffi = thunk.library.ffi
             self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
@@ -235,7 +237,7 @@ class _Generator:
         n = self.name(v)
         if id(v) in self.fresh or (isinstance(v, Constant) and v.data.flags.c_contiguous):
             return f"fb({n})"
-        return f"(fb({n}) if {n}.flags.c_contiguous else address(ffi, {n}))"
+        return _any_pointer(n)
 
     def prepare(self, kernel: Kernel) -> tuple[list[str], list[str], list[str]]:
         """Lines computing a kernel's iteration shape and allocating its outputs; returns the
@@ -335,8 +337,7 @@ class _Generator:
                 added.append(self.pointer(mv.c))
                 added_meta.append(f"{c_name}.shape[0], {c_name}.strides[0]")
         pointers, meta, reads = self.prepare(rp.kernel)
-        array = "(fb({0}) if {0}.flags.c_contiguous else address(ffi, {0}))"
-        pointers = [array.format(m), array.format(v), results[0], *pointers, results[1], *added]
+        pointers = [_any_pointer(m), _any_pointer(v), results[0], *pointers, results[1], *added]
         self.temporaries += [m, v]
         return pointers, [f"*{m}.shape", ld, inc, *meta, *added_meta], reads
 
@@ -351,9 +352,9 @@ class _Generator:
             self.fresh.add(id(node.out))
             return
         if id(node) in self.thunk.by_row:
-            self.row(node, out)
+            self.row(node, out, args)
             return
-        if node.op == "dimshuffle":
+        if node.op == "dimshuffle":  # (it only drops axes its type says have length 1)
             self.lines.append(f"{out} = {_dimshuffle(args, node.inputs[0].ndim, node.p)}")
             return
         if node.op in _CANNOT_FAIL:  # straight to the implementation, without run_node's checks
@@ -361,10 +362,9 @@ class _Generator:
             self.lines.append(f"{out} = {fn}({args})")
             return
         host = self.bind(f"node{k}", node)
-        self.env["run_node"] = run_node
         self.lines.append(f"{out} = run_node({host}, [{args}])")
 
-    def row(self, node: Apply, out: str) -> None:
+    def row(self, node: Apply, out: str, args: str) -> None:
         """A host op with a C rendering (eqsat/codegen/c_rows.py). Empty arrays, and errors (a
         label out of range), go to the NumPy implementation, which gives the reference's
         result or raises its error."""
@@ -372,20 +372,23 @@ class _Generator:
         fn = self.bind(r.name, getattr(self.thunk.library.lib, r.name))
         host = self.bind(f"node_{r.name}", node)
         dtype = self.bind(f"dt_{node.out.dtype}", np.dtype(node.out.dtype))
-        self.env["run_node"] = run_node
         x, line = self.name(node.inputs[0]), self.lines.append
         if node.op == "one_hot":
             classes = self.name(node.inputs[1])
             shape, meta = f"({x}.shape[0], int({classes}))", f"*{out}.shape, {x}.strides[0]"
         else:
             shape, meta = f"{x}.shape", f"*{x}.shape, *{x}.strides, *{out}.strides"
-        args = ", ".join(self.name(i) for i in node.inputs)
         line(f"if {x}.size == 0 or min({shape}) <= 0: {out} = run_node({host}, [{args}])")
         line("else:")
         line(f"    {out} = empty({shape}, {dtype})")
         line(f"    if {fn}({self.pointer(node.inputs[0])}, fb({out}), "
              f"new('int64_t[]', [{meta}])): {out} = run_node({host}, [{args}])")  # fmt: skip
         self.fresh.add(id(node.out))
+
+
+def _any_pointer(name: str) -> str:
+    """The glue's expression for the data pointer of an array of any layout."""
+    return f"(fb({name}) if {name}.flags.c_contiguous else address(ffi, {name}))"
 
 
 def _dimshuffle(x: str, ndim: int, p: dict) -> str:
@@ -410,9 +413,8 @@ def _from_buffer(ffi: Any) -> Callable[[np.ndarray], Any]:
     return functools.partial(backend.from_buffer, ffi.typeof("char[]"))
 
 
-# Ops whose NumPy implementation cannot fail on inputs of their types and returns their dtype
-# (a dimshuffle only drops axes its type says have length 1).
-_CANNOT_FAIL = ("dimshuffle", "shape_i", "shape")
+# Ops whose NumPy implementation cannot fail on inputs of their types and returns their dtype.
+_CANNOT_FAIL = ("shape_i", "shape")
 
 
 class _Mismatch:
