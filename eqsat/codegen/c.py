@@ -73,9 +73,15 @@ class Rendered:
     kernel: Kernel
     source: str
     declaration: str
-    inputs: list[Variable]  # array operands read, in pointer order
+    operands: list[_Operand]  # array operands read, in pointer order
+    offsets: list[int]  # per pointer (operands, then outputs): where its shape words start in m
     shape_from: list[tuple[int, int] | None]  # per iteration axis: (input, axis) giving its length
     meta: int  # length of its `m` (0: a 0-d kernel takes none)
+
+    @property
+    def inputs(self) -> list[Variable]:
+        """The arrays passed for the operands (a view's source), in pointer order."""
+        return [a.source for a in self.operands]
 
     @property
     def pointers(self) -> int:
@@ -174,8 +180,8 @@ def render(kernel: Kernel) -> Rendered:
     for d in range(nd):
         src = next((k for k, a in enumerate(arrays) if a.axes[d] is not None), None)
         shape_from.append(None if src is None else (src, arrays[src].axes[d]))
-    sources = [a.source for a in arrays]
-    return Rendered(kernel, source, signature + ";", sources, shape_from, at if nd > 0 else 0)
+    meta_len = at if nd > 0 else 0
+    return Rendered(kernel, source, signature + ";", arrays, offsets, shape_from, meta_len)
 
 
 def _empty_fill(kernel: Kernel, arrays: list[_Operand]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from eqsat.codegen import blas
-from eqsat.codegen.c import MAX_THREADS, THREAD_IDS, Rendered, _operand, inlined
+from eqsat.codegen.c import MAX_THREADS, THREAD_IDS, Rendered
 from eqsat.codegen.c_ops import C_TYPES, REDUCE, accumulator, cast, identity
 from eqsat.codegen.rowpass import RowPass
 
@@ -49,18 +49,15 @@ def gemv_setter(int_type: str) -> tuple[str, str]:
 def _slots(r: Rendered) -> list[tuple[int, int] | None]:
     """Per kernel pointer, the (shape word, stride word) of the axis it steps along the rows in
     the kernel's m, or None for one it does not step along (a broadcast scalar, a reduction)."""
-    kernel = r.kernel
-    arrays = [_operand(kernel, v) for v in kernel.inputs if not inlined(v)]
-    red = kernel.reduce
-    at, out = 1, []
-    for a in arrays:
+    red = r.kernel.reduce
+    out = []
+    n_in = len(r.operands)
+    for a, at in zip(r.operands, r.offsets[:n_in], strict=True):
         rank, axis = a.source.ndim, a.axes[0]
         out.append(None if axis is None else (at + axis, at + rank + axis))
-        at += 2 * rank
-    for o in kernel.outputs:
+    for o, at in zip(r.kernel.outputs, r.offsets[n_in:], strict=True):
         stepped = red is None or o is not red.out
         out.append((at, at + 1) if stepped and o.ndim == 1 else None)
-        at += 2 * o.ndim
     return out
 
 
