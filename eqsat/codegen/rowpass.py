@@ -110,8 +110,7 @@ def fuse_row_passes(plan: Plan) -> Plan:
     steps = list(plan.steps)
     count = 0
     while (found := _find(steps)) is not None:
-        f, k, b = found
-        mv_f, mv_b = matvec(steps[f].node), matvec(steps[b].node)
+        f, k, b, mv_f, mv_b = found
         rp = RowPass(f"rp{count}", mv_f, steps[k], mv_b)
         count += 1
         steps = _reorder(steps, f, k, b, rp)
@@ -120,7 +119,9 @@ def fuse_row_passes(plan: Plan) -> Plan:
     return Plan(steps, plan.outputs, _last_use(steps, plan.outputs))
 
 
-def _find(steps: list) -> tuple[int, int, int] | None:
+def _find(steps: list) -> tuple[int, int, int, MatVec, MatVec] | None:
+    """The positions of a forward product, a kernel and a backward product that can be one
+    pass, and the two products."""
     deps = _deps(steps)
     for f, step in enumerate(steps):
         fwd = matvec(step.node) if isinstance(step, Call) and step.kind == "blas" else None
@@ -138,8 +139,8 @@ def _find(steps: list) -> tuple[int, int, int] | None:
                     continue
                 if not any(bwd.vector is o for o in kern.outputs) or bwd.vector is _red(kern):
                     continue
-                if _movable(steps, deps, f, k, b):
-                    return f, k, b
+                if _movable(deps, f, k, b, bwd, kern):
+                    return f, k, b, fwd, bwd
     return None
 
 
@@ -167,15 +168,14 @@ def _after(deps: list[set[int]], roots: set[int], lo: int, hi: int) -> set[int]:
     return out - roots
 
 
-def _movable(steps: list, deps: list[set[int]], f: int, k: int, b: int) -> bool:
+def _movable(deps: list[set[int]], f: int, k: int, b: int, bwd: MatVec, kern: Kernel) -> bool:
     """Whether the three can run as one pass placed where b is: the kernel reads nothing that
     depends on the forward product but s; the backward product nothing that depends on either
     but the kernel's u (its added term c is copied in before the sweep)."""
     tainted = _after(deps, {f, k}, f, b) - {k}
     if deps[k] & tainted or deps[b] & (tainted | {f}):
         return False
-    c = matvec(steps[b].node).c
-    return c is None or all(c is not o for o in steps[k].outputs)
+    return bwd.c is None or all(bwd.c is not o for o in kern.outputs)
 
 
 def _reorder(steps: list, f: int, k: int, b: int, rp: RowPass) -> list:
