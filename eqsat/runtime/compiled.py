@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from eqsat import shapes
-from eqsat.codegen import blas, c, c_rowpass, c_rows
+from eqsat.codegen import blas, c, c_rowpass, c_rows, pool
 from eqsat.codegen.compile import Library, load
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan, reads
 from eqsat.codegen.rowpass import RowPass, fuse_row_passes
@@ -56,7 +56,7 @@ class CThunk:
             for k, s in enumerate(self.plan.steps)
             if isinstance(s, Call) and s.kind == "host" and c_rows.compilable(s.node)
         }
-        chained = [c_rowpass.gemv_setter(blas.find().int_type)] if passes else []
+        chained = [c_rowpass.setter(blas.find().int_type)] if passes else []
         chained += [(r.source, r.declaration) for r in [*passes, *self.by_row.values()]]
         chained += [
             c.segment(f"s{n}", [self._rendering(self.plan.steps[k]) for k in run])
@@ -73,7 +73,7 @@ class CThunk:
             if passes:
                 found, ffi = blas.find(), self.library.ffi
                 pointers = [ffi.cast("void *", found.functions[f]) for f in ("dgemv", "sgemv")]
-                self.library.lib.eq_set_gemv(*pointers)
+                self.library.lib.eq_set_calls(*pointers, ffi.cast("void *", pool.address() or 0))
         t3 = time.perf_counter()
         self._generate()
         # Stage times for eqsat.explain; whether compile hit the cache is self.library.cache_hit.

@@ -78,18 +78,21 @@ def test_the_step_sweeps_the_matrix_once():
 @pytest.mark.parametrize(
     "n,k",
     [
-        (3000, 100),  # several blocks of rows, the last one partial
+        (3000, 100),  # in chunks, one block each
+        (12000, 100),  # in chunks of several blocks of rows, the last one partial
         (1, 7),
         (7, 1),
         (0, 5),  # no rows: the gradient is the added term alone
         (5, 0),  # no columns: s is 0 and the gradient empty
-        (1400, 784),  # past PARALLEL: both cores sweep, each its share
+        (1400, 784),  # the tutorial's size: chunks the pool's threads take
+        (200, 100),  # under POOL_MIN: one chunk
     ],
 )
 def test_shapes(n, k):
     rows = c_rowpass.BLOCK_BYTES // (k * 8) if k else 0
-    assert n * k < c_rowpass.PARALLEL or n == 1400
-    assert (n, k) != (3000, 100) or (n % rows and n // rows > 2)
+    chunk = -(-n // c_rowpass.CHUNKS)
+    assert (n, k) != (12000, 100) or (chunk % rows and chunk // rows >= 2)
+    assert (n, k) != (200, 100) or n * k < c_rowpass.POOL_MIN
     check(step(), *data(n, k))
 
 

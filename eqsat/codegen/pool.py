@@ -1,0 +1,160 @@
+"""The worker threads a row pass hands its chunks to, shared by every compiled function.
+
+`eq_pool_run(fn, ctx, n)` runs fn(ctx, 0) .. fn(ctx, n - 1). The calling thread claims chunks
+itself, and the workers claim what is left, so a call never waits for a worker to wake: when all
+of them sleep, the caller runs every chunk and returns. A worker spins for `SPIN_NS` after its
+last chunk before it sleeps, so the next call of a training loop finds it awake. (OpenMP under
+eqsat's passive wait policy wakes its second thread on every parallel region, which cost 23-45 us
+on a VM: as much as splitting a 400x784 sweep saves. Spinning OpenMP threads instead, the policy
+is global and they fought OpenBLAS's threads: one step took 42 ms.) Which chunks a worker takes
+changes from call to call; what a chunk computes does not, so results don't either.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from eqsat.codegen.compile import CompileError, load
+
+SPIN_NS = 200_000
+
+_SOURCE = r"""
+#include <stdint.h>
+#include <pthread.h>
+#include <time.h>
+#include <stdlib.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+typedef void (*eq_task)(void *, int64_t);
+typedef struct { eq_task fn; void *ctx; int64_t n; int64_t next, done; } job_t;
+
+static job_t *current;        /* the job being run, NULL between jobs */
+static uint64_t posted;       /* jobs posted so far: a worker takes each one once */
+static int busy, sleepers, workers = -1;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_SEQ_CST)
+#define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_SEQ_CST)
+#define ADD(x, v) __atomic_fetch_add(&(x), (v), __ATOMIC_SEQ_CST)
+
+static inline void relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void claim(job_t *j) {
+    int64_t c;
+    while ((c = ADD(j->next, 1)) < j->n) {
+        j->fn(j->ctx, c);
+        ADD(j->done, 1);
+    }
+}
+
+static void *worker(void *unused) {
+    (void)unused;
+    uint64_t seen = 0;
+    for (;;) {
+        int64_t until = now_ns() + $SPIN;
+        int spins = 0;
+        while (LOAD(posted) == seen) {
+            if (++spins % 256 == 0 && now_ns() > until) {
+                pthread_mutex_lock(&lock);
+                ADD(sleepers, 1);
+                while (LOAD(posted) == seen) pthread_cond_wait(&wake, &lock);
+                ADD(sleepers, -1);
+                pthread_mutex_unlock(&lock);
+                break;
+            }
+            relax();
+        }
+        seen = LOAD(posted);
+        /* busy tells eq_pool_run a worker may hold the job: it waits for 0 before returning,
+           so the job (on its stack) outlives every worker that saw it. */
+        ADD(busy, 1);
+        job_t *j = LOAD(current);
+        if (j) claim(j);
+        ADD(busy, -1);
+    }
+    return NULL;
+}
+
+static void forked(void) { workers = -1; busy = 0; sleepers = 0; current = NULL; }
+
+static void start(void) {
+    int n = 1;
+#ifdef _OPENMP
+    n = omp_get_max_threads();  /* OMP_NUM_THREADS=1 runs every chunk on the caller */
+#endif
+    workers = 0;
+    pthread_atfork(NULL, NULL, forked);
+    for (int i = 1; i < n && i < 64; i++) {
+        pthread_t t;
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, worker, NULL) == 0) workers++;
+        pthread_attr_destroy(&attr);
+    }
+}
+
+void eq_pool_run(eq_task fn, void *ctx, int64_t n) {
+    job_t j = {fn, ctx, n, 0, 0};
+    if (n > 1 && LOAD(workers) < 0) {
+        pthread_mutex_lock(&lock);
+        if (workers < 0) start();
+        pthread_mutex_unlock(&lock);
+    }
+    job_t *none = NULL;  /* a second caller while a job runs (another thread) goes inline */
+    if (n <= 1 || workers == 0
+        || !__atomic_compare_exchange_n(&current, &none, &j, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+        for (int64_t c = 0; c < n; c++) fn(ctx, c);
+        return;
+    }
+    ADD(posted, 1);
+    if (LOAD(sleepers) > 0) {
+        pthread_mutex_lock(&lock);
+        pthread_cond_broadcast(&wake);
+        pthread_mutex_unlock(&lock);
+    }
+    claim(&j);
+    while (LOAD(j.done) < n) relax();
+    STORE(current, NULL);
+    while (LOAD(busy) > 0) relax();
+}
+
+void *eq_pool_address(void) { return (void *)eq_pool_run; }
+"""
+
+_CDEF = "void *eq_pool_address(void);"
+
+
+@functools.cache
+def address() -> int | None:
+    """The address of eq_pool_run for compiled libraries to call, or None where the pool
+    can't be built (row passes then run their chunks in the calling thread)."""
+    try:
+        library = load(_SOURCE.replace("$SPIN", str(SPIN_NS)), _CDEF)
+    except CompileError:
+        return None
+    return int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
+
+
+# What a library calling the pool declares: the pointer, set once after loading (none: inline).
+DECLARATIONS = """typedef void (*eq_task)(void *, int64_t);
+static void (*eq_pool)(eq_task, void *, int64_t);
+static void eq_run_chunks(eq_task fn, void *ctx, int64_t n) {
+    if (eq_pool) eq_pool(fn, ctx, n);
+    else for (int64_t c = 0; c < n; c++) fn(ctx, c);
+}
+"""

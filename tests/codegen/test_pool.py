@@ -1,0 +1,109 @@
+"""The worker pool row passes hand their chunks to (eqsat/codegen/pool.py): every chunk runs
+once, results don't depend on how many threads took the chunks, and concurrent callers, a
+forked child and OMP_NUM_THREADS=1 all get the right answers."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import cffi
+import numpy as np
+import pytest
+
+from eqsat.codegen import blas, c_rowpass, pool
+from eqsat.codegen.compile import compiler
+
+BACKEND_INDEPENDENT = True  # compiles in mode "c" and checks against NumPy itself
+pytestmark = pytest.mark.skipif(
+    compiler() is None or blas.find() is None, reason="needs a C compiler and NumPy's CBLAS"
+)
+
+_ffi = cffi.FFI()
+_ffi.cdef("typedef void (*task)(void *, int64_t);")
+
+# The tutorial's shape (1400 x 784) is past POOL_MIN: its rows go out in chunks.
+N, K = 1400, 784
+
+# A step computed in a fresh process (its pool built there), printed as the bytes of its
+# results; the parent compares them with its own.
+CHILD = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_rowpass import data, step
+    f = step()
+    results = [np.asarray(r) for r in f(*data({n}, {k}))]
+    if {fork}:
+        import os
+        pid = os.fork()
+        if pid == 0:  # the child: its pool has no threads until it starts them again
+            again = [np.asarray(r) for r in f(*data({n}, {k}))]
+            same = all(a.tobytes() == b.tobytes() for a, b in zip(again, results))
+            os._exit(0 if same else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+    print("".join(r.tobytes().hex() for r in results))
+    """
+)
+
+
+def run_child(env_extra: dict, fork: bool = False) -> str:
+    tests = os.path.dirname(__file__)
+    code = CHILD.format(tests=tests, n=N, k=K, fork=fork)
+    env = {**os.environ, **env_extra}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_every_chunk_runs_once_whoever_takes_it():
+    address = pool.address()
+    if address is None:
+        pytest.skip("the pool could not be built")
+    run = _ffi.cast("void (*)(task, void *, int64_t)", address)
+    for n in (0, 1, 2, 7, 100):
+        seen = []
+        callback = _ffi.callback("void(void *, int64_t)", lambda _ctx, c, seen=seen: seen.append(c))
+        run(callback, _ffi.NULL, n)
+        assert sorted(seen) == list(range(n))
+
+
+def test_results_do_not_depend_on_the_number_of_threads():
+    assert N * K >= c_rowpass.POOL_MIN
+    one = run_child({"OMP_NUM_THREADS": "1"})
+    two = run_child({"OMP_NUM_THREADS": "2"})
+    assert one == two
+
+
+def test_a_forked_child_computes_the_same():
+    run_child({}, fork=True)
+
+
+def test_concurrent_callers_get_their_own_results():
+    from test_rowpass import data, expected, step
+
+    f = step()
+    inputs = [data(N, K, seed=s) for s in range(2)]
+    wants = [expected(*d) for d in inputs]
+    errors = []
+
+    def caller(i: int) -> None:
+        try:
+            for _ in range(20):
+                loss, grad, _ = f(*inputs[i])
+                np.testing.assert_allclose(loss, wants[i][0], rtol=1e-12)
+                np.testing.assert_allclose(grad, wants[i][1], rtol=1e-12, atol=1e-9)
+        except AssertionError as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
