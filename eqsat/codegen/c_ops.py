@@ -11,6 +11,7 @@ helpers they need are in `PRELUDE`. Signed overflow wraps (the library is built 
 from __future__ import annotations
 
 from collections.abc import Callable
+from string import Template
 
 import numpy as np
 
@@ -241,10 +242,6 @@ static inline T eq_softplus_D(T x) {  /* NumPy's logaddexp(0, x) */
     if (x > 0) return x + log1p_(exp_(-x));
     return x;
 }
-static inline T eq_tanh_D(T x) {  /* through expm1: libmvec's is 1.7x faster than its tanh */
-    T e = expm1_(-2 * fabs_(x));
-    return copysign_(-e / (e + 2), x);
-}
 static inline T eq_sign_D(T x) { return x > 0 ? 1 : x < 0 ? -1 : x == 0 ? 0 : x; }
 /* NumPy's: the second operand when they compare equal (maximum(0.0, -0.0) is -0.0) */
 static inline T eq_maximum_D(T x, T y) { return (x > y || x != x) ? x : y; }
@@ -296,6 +293,70 @@ def _int_prelude(dtype: str) -> str:
     return text.replace("(U)", f"({unsigned})").replace("T", C_TYPES[dtype])
 
 
+# tanh is computed here rather than through libmvec's expm1: with no libm call its loops vectorize
+# on any target with fma, run 1.2x (AVX-512) to 1.4x (AVX2) faster, and err by 2.3 ulp at most
+# (3.7 before). |x| = k*ln2/2 + r with |r| <= ln2/4, s = 2^k and t = tanh(r) = r + r*z*P(z),
+# z = r*r, P minimax (a Remez exchange in mpmath): tanh|x| = (s-1 + (s+1)*t) / (s+1 + (s-1)*t),
+# just t for k = 0. From k = 3 on it is 1 + (2*t - 2) / (...), whose quotient is small, and so
+# are its rounding errors. Selects pick only between values computed anyway: without -ffast-math
+# GCC if-converts no code that may trap, so a select over even `2*t - 2` would stop vectorizing.
+# (Without fma GCC 12 still moves `a * b + c` into such branches: correct, but not vectorized.)
+_TANH = Template("""
+static inline $T eq_fma_$D($T a, $T b, $T c) {
+#ifdef $FAST_FMA
+    return $FMA(a, b, c);
+#else
+    return a * b + c;  /* one more rounding, but no libm call */
+#endif
+}
+static inline $T eq_tanh_$D($T x) {
+    union { $T f; $U u; } ux = {x}, ua, us, ur;
+    ua.u = ux.u & $ABS;
+    $T a = $LIMIT < ua.f ? $LIMIT : ua.f;  /* past it tanh rounds to 1; nan stays nan */
+    $T kd = eq_fma_$D(a, $INV_L, $SHIFT), k = kd - $SHIFT;  /* k = rint(a / (ln2/2)) */
+    $T r = eq_fma_$D(k, -$L_HI, a);  /* exact: k*L_HI fits in the mantissa */
+    r = eq_fma_$D(k, $L_LO, r);
+    $T z = r * r, p = $P_LAST;$HORNER
+    $T t = eq_fma_$D(r * z, p, r);
+    us.f = kd;  /* its low bits hold k */
+    us.u = (us.u << $MANT) + $ONE;
+    $T s = us.f, sp = s + 1, sm = s - 1, den = eq_fma_$D(sm, t, sp);
+    int big = k > 2.5$SFX;
+    $T num = eq_fma_$D(big ? 2 : sp, t, big ? -2 : sm);
+    ur.f = (big ? 1 : 0) + num / den;
+    ur.u |= ux.u & $SIGN;
+    return ur.f;
+}
+""")
+# Per dtype: the limit (tanh rounds to 1 from 19.06 and 9.01 on), 2/ln2, ln2/2 = L_HI - L_LO
+# (L_HI of 44 and 19 bits: k*L_HI is exact up to the limit), and P from z^0 up (its error adds
+# at most 0.005 ulp to t on |r| <= ln2/4).
+_TANH_CONSTANTS = {
+    "float64": ("20.0", "0x1.71547652b82fep+1", "0x1.62e42fefa3a00p-2", "0x1.0ca86c3898d00p-50",
+                ("-0x1.5555555555555p-2", "0x1.111111111105ep-3", "-0x1.ba1ba1b9be6a0p-5",
+                 "0x1.664f47f110266p-6", "-0x1.226dc8dae1973p-7", "0x1.d680b2c2bc2a7p-9",
+                 "-0x1.6dc91b9ac2f46p-10")),
+    "float32": ("10.0f", "0x1.715476p+1f", "0x1.62e44p-2f", "0x1.0105c6p-22f",
+                ("-0x1.555554p-2f", "0x1.110b5cp-3f", "-0x1.b225c8p-5f")),
+}  # fmt: skip
+
+
+def _tanh(dtype: str) -> str:
+    limit, inv_l, l_hi, l_lo, poly = _TANH_CONSTANTS[dtype]
+    info, sfx = np.finfo(dtype), _sfx(dtype)
+    width = info.bits
+    suffix = "ULL" if width == 64 else "U"
+    one = int(np.ones(1, dtype).view(f"uint{width}")[0])
+    horner = "".join(f"\n    p = eq_fma_{dtype}(p, z, {c});" for c in reversed(poly[:-1]))
+    return _TANH.substitute(
+        T=C_TYPES[dtype], U=f"uint{width}_t", D=dtype, FAST_FMA="__FP_FAST_FMA" + sfx.upper(),
+        FMA="__builtin_fma" + sfx, ABS=f"0x{(1 << (width - 1)) - 1:x}{suffix}",
+        SIGN=f"0x{1 << (width - 1):x}{suffix}", ONE=f"0x{one:x}{suffix}", MANT=info.nmant,
+        LIMIT=limit, INV_L=inv_l, SHIFT=f"0x1.8p{info.nmant}{sfx}", L_HI=l_hi, L_LO=l_lo,
+        P_LAST=poly[-1], HORNER=horner, SFX=sfx,
+    )  # fmt: skip
+
+
 # glibc's libmvec has SIMD versions of these; math.h declares them only under -ffast-math,
 # which eqsat never uses (it breaks nan and inf), so the prelude declares them itself: loops
 # with these calls then vectorize. libmvec's results are within 4 ulp of the scalar ones.
@@ -329,6 +390,7 @@ PRELUDE = "\n".join(
         "#endif",
         "#endif",
         *(_float_prelude(d) for d in FLOATS),
+        *(_tanh(d) for d in FLOATS),
         *(_int_prelude(d) for d in INTS),
         # Threads for a loop of `work` elements: one below `from`. (Not an `if` clause: GCC
         # gives a parallel loop's if(false) path a copy that is not vectorized, which ran
