@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from eqsat.codegen import pool
 from eqsat.codegen.c_ops import (
     C_TYPES,
     EXPR,
@@ -44,10 +45,14 @@ MAX_THREADS = 256
 THREAD_IDS = "const int t = eq_thread(), nt = eq_team();"  # inside a parallel region
 
 
+def _threshold(kernel: Kernel) -> int:
+    """Elements from which a kernel's loop is shared among threads."""
+    return PARALLEL if any(n.op in MATH for n in kernel.computed) else PARALLEL_CHEAP
+
+
 def _threads(kernel: Kernel) -> str:
-    """The C expression of a kernel's thread count."""
-    heavy = any(n.op in MATH for n in kernel.computed)
-    return f"eq_threads(total, {PARALLEL if heavy else PARALLEL_CHEAP})"
+    """The C expression of a kernel's thread count (in an OpenMP loop)."""
+    return f"eq_threads(total, {_threshold(kernel)})"
 
 
 def fusable(node: Apply) -> bool:
@@ -107,6 +112,7 @@ class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.depth = 1
+        self.before: list[str] = []  # C functions the kernel calls, written ahead of it
 
     def __call__(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -175,7 +181,7 @@ def render(kernel: Kernel) -> Rendered:
     w("return 0;")
     meta = "const int64_t *m" if nd > 0 else ""  # a 0-d kernel needs no shapes
     signature = f"int {kernel.name}({', '.join(p for p in (params, meta) if p) or 'void'})"
-    source = signature + " {\n" + "\n".join(w.lines) + "\n}\n"
+    source = "".join(w.before) + signature + " {\n" + "\n".join(w.lines) + "\n}\n"
     shape_from = []
     for d in range(nd):
         src = next((k for k, a in enumerate(arrays) if a.axes[d] is not None), None)
@@ -266,6 +272,29 @@ def _contiguous_test(kernel: Kernel, arrays: list[_Operand]) -> str:
     return " && ".join(tests)
 
 
+def _pooled(w: _Writer, kernel: Kernel, arrays: list[_Operand], load, index) -> None:
+    """The flat loop in chunks of POOL_CHUNK elements, which the pool's threads and the caller
+    take as they come (eqsat/codegen/pool.py): unlike an OpenMP team, the caller never waits
+    for a sleeping thread to wake. The chunks' function goes before the kernel's."""
+    name, n = kernel.name, len(arrays) + len(kernel.outputs)
+    chunk = _Writer()
+    chunk(f"const struct {name}_job *job = (const struct {name}_job *)arg;")
+    chunk(f"char *{', *'.join(f'p{k} = job->p[{k}]' for k in range(n))};")
+    chunk("const int64_t lo = c * job->chunk, rest = job->total - lo;")
+    chunk("const int64_t hi = rest < job->chunk ? job->total : lo + job->chunk;")
+    chunk("#pragma omp simd")
+    chunk.open("for (int64_t i = lo; i < hi; i++)")
+    _store(chunk, kernel, arrays, _body(chunk, kernel, arrays, load), index)
+    chunk.close()
+    w.before.append(
+        f"struct {name}_job {{ char *p[{n}]; int64_t total, chunk; }};\n"
+        f"static void {name}_chunk(void *arg, int64_t c) {{\n" + "\n".join(chunk.lines) + "\n}\n"
+    )
+    w(f"const int64_t chunk = eq_chunk(total, {_threshold(kernel)});")
+    w(f"struct {name}_job job = {{{{{', '.join(f'p{k}' for k in range(n))}}}, total, chunk}};")
+    w(f"eq_run_chunks({name}_chunk, &job, (total + chunk - 1) / chunk);")
+
+
 def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
     red = kernel.reduce
 
@@ -276,11 +305,7 @@ def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         return f"i * {np.dtype(out.dtype).itemsize}"
 
     if red is None:
-        w(f"#pragma omp parallel for simd num_threads({_threads(kernel)}) schedule(static)")
-        w.open("for (int64_t i = 0; i < total; i++)")
-        names = _body(w, kernel, arrays, load)
-        _store(w, kernel, arrays, names, index)
-        w.close()
+        _pooled(w, kernel, arrays, load, index)
         return
 
     def loops(w2: _Writer, accumulate) -> None:
@@ -482,4 +507,5 @@ def segment(name: str, steps: list) -> tuple[str, str]:
 def source(kernels: list[Rendered], segments: list[str] = ()) -> str:
     """One C translation unit for all kernels of a function (and the segments that chain
     them)."""
-    return PRELUDE + "\n\n" + "\n".join([r.source for r in kernels] + list(segments))
+    body = "\n".join([r.source for r in kernels] + list(segments))
+    return PRELUDE + "\n" + pool.PRELUDE + "\n" + body

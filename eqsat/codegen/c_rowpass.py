@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from eqsat.codegen import blas, pool
+from eqsat.codegen import blas
 from eqsat.codegen.c import Rendered
 from eqsat.codegen.c_ops import C_TYPES, REDUCE, accumulator, cast, identity
 from eqsat.codegen.rowpass import RowPass
@@ -36,21 +36,17 @@ CHUNKS = 8
 MIN_CHUNK = 16
 
 
-def setter(int_type: str) -> tuple[str, str]:
-    """(source, declaration) of what row passes call, set once after load: the BLAS gemv
-    pointers and the pool (eqsat/codegen/pool.py)."""
-    lines = ["#include <stdlib.h>", pool.DECLARATIONS]
+def gemv_setter(int_type: str) -> tuple[str, str]:
+    """(source, declaration) of the BLAS gemv pointers row passes call, set once after load."""
+    lines = ["#include <stdlib.h>"]
     for t in ("double", "float"):
         lines.append(
             f"typedef void (*eq_gemv_{t}_t)(int, int, {int_type}, {int_type}, {t}, const {t} *, "
             f"{int_type}, const {t} *, {int_type}, {t}, {t} *, {int_type});\n"
             f"static eq_gemv_{t}_t eq_gemv_{t};"
         )
-    decl = "void eq_set_calls(void *d, void *s, void *pool)"
-    body = (
-        " { eq_gemv_double = (eq_gemv_double_t)d; eq_gemv_float = (eq_gemv_float_t)s;\n"
-        "    eq_pool = (void (*)(eq_task, void *, int64_t))pool; }\n"
-    )
+    decl = "void eq_set_gemv(void *d, void *s)"
+    body = " { eq_gemv_double = (eq_gemv_double_t)d; eq_gemv_float = (eq_gemv_float_t)s; }\n"
     return "\n".join(lines) + "\n" + decl + body, decl + ";"
 
 

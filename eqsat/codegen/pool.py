@@ -19,16 +19,20 @@ from eqsat.codegen.compile import CompileError, load
 SPIN_NS = 200_000
 
 _SOURCE = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <time.h>
 #include <stdlib.h>
+#include <sched.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
 typedef void (*eq_task)(void *, int64_t);
 typedef struct { eq_task fn; void *ctx; int64_t n; int64_t next, done; } job_t;
+void eq_pool_run(eq_task fn, void *ctx, int64_t n);
 
 static job_t *current;        /* the job being run, NULL between jobs */
 static uint64_t posted;       /* jobs posted so far: a worker takes each one once */
@@ -75,7 +79,7 @@ static void *worker(void *unused) {
                 pthread_mutex_unlock(&lock);
                 break;
             }
-            relax();
+            sched_yield();  /* (not a pause: BLAS's threads may want this core meanwhile) */
         }
         seen = LOAD(posted);
         /* busy tells eq_pool_run a worker may hold the job: it waits for 0 before returning,
@@ -97,6 +101,12 @@ static void start(void) {
 #endif
     workers = 0;
     pthread_atfork(NULL, NULL, forked);
+    /* The workers run this library's code until the process ends: it must stay mapped when
+       Python, exiting, lets go of it (cffi closes a library it frees). */
+    Dl_info self;
+    if (!dladdr((void *)eq_pool_run, &self) || !self.dli_fname
+        || !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE))
+        return;
     for (int i = 1; i < n && i < 64; i++) {
         pthread_t t;
         pthread_attr_t attr;
@@ -150,11 +160,21 @@ def address() -> int | None:
     return int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
 
 
-# What a library calling the pool declares: the pointer, set once after loading (none: inline).
-DECLARATIONS = """typedef void (*eq_task)(void *, int64_t);
+# Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line.
+CHUNK = 1 << 14
+
+# What every compiled library declares: the pool's entry, set once after loading by
+# eq_set_pool (until then, or where the pool could not be built, chunks run in the caller).
+PRELUDE = f"""typedef void (*eq_task)(void *, int64_t);
 static void (*eq_pool)(eq_task, void *, int64_t);
-static void eq_run_chunks(eq_task fn, void *ctx, int64_t n) {
-    if (eq_pool) eq_pool(fn, ctx, n);
+void eq_set_pool(void *pool) {{ eq_pool = (void (*)(eq_task, void *, int64_t))pool; }}
+static void eq_run_chunks(eq_task fn, void *ctx, int64_t n) {{
+    if (eq_pool && n > 1) eq_pool(fn, ctx, n);
     else for (int64_t c = 0; c < n; c++) fn(ctx, c);
-}
+}}
+/* The chunk length of a loop of `total` elements: all of it below `from` (one chunk). */
+static inline int64_t eq_chunk(int64_t total, int64_t from) {{
+    return total >= from ? {CHUNK} : total;
+}}
 """
+SETTER = "void eq_set_pool(void *pool);"

@@ -56,7 +56,7 @@ class CThunk:
             for k, s in enumerate(self.plan.steps)
             if isinstance(s, Call) and s.kind == "host" and c_rows.compilable(s.node)
         }
-        chained = [c_rowpass.setter(blas.find().int_type)] if passes else []
+        chained = [c_rowpass.gemv_setter(blas.find().int_type)] if passes else []
         chained += [(r.source, r.declaration) for r in [*passes, *self.by_row.values()]]
         chained += [
             c.segment(f"s{n}", [self._rendering(self.plan.steps[k]) for k in run])
@@ -67,13 +67,15 @@ class CThunk:
         t2 = time.perf_counter()
         if self.rendered or self.by_row:
             declarations = [r.declaration for r in self.rendered] + [d for _, d in chained]
+            declarations.append(pool.SETTER)
             self.c_source = c.source(self.rendered, [s for s, _ in chained])
             t2 = time.perf_counter()
             self.library = load(self.c_source, "\n".join(declarations))
             if passes:
                 found, ffi = blas.find(), self.library.ffi
                 pointers = [ffi.cast("void *", found.functions[f]) for f in ("dgemv", "sgemv")]
-                self.library.lib.eq_set_calls(*pointers, ffi.cast("void *", pool.address() or 0))
+                self.library.lib.eq_set_gemv(*pointers)
+            self.library.lib.eq_set_pool(self.library.ffi.cast("void *", pool.address() or 0))
         t3 = time.perf_counter()
         self._generate()
         # Stage times for eqsat.explain; whether compile hit the cache is self.library.cache_hit.

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 import eqsat as theano
 import eqsat.tensor as T
 from eqsat.codegen import c as c_backend
+from eqsat.codegen import pool
 from eqsat.codegen.c_ops import EXPR
 from eqsat.config import config
 from eqsat.graph import Variable, ancestors
@@ -403,6 +404,7 @@ def test_large_elementwise_flat_and_strided():
     out = T.sqrt(T.abs_(x)) / (1 + T.exp(-x)) - T.tanh(x)
     rng = np.random.default_rng(0)
     base = rng.uniform(-5, 5, (700, 600))
+    assert base.size % pool.CHUNK  # the flat loop's chunks (in the pool), the last one partial
     fs = compile_both([x], out)
     for a in (base, base.T, base[::2, ::-1], base[:, 100:400]):
         assert a.size > 1 << 15
