@@ -13,10 +13,17 @@ changes from call to call; what a chunk computes does not, so results don't eith
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
-from eqsat.codegen.compile import CompileError, load
+from eqsat.codegen.compile import CompileError, Library, load
 
 SPIN_NS = 200_000
+# OpenBLAS's threads spin (busy, in user mode) for about 0.1 s after each call they work on:
+# 110 ms of CPU time measured after one 256x784x512 product. A chunk handed to a worker on the
+# core such a thread spins on waits for the scheduler to switch between them; in an MLP step,
+# where a product comes every few milliseconds, sharing the elementwise loops made the step
+# 5.5-5.9 ms instead of 5.1. So for this long after a BLAS call, chunks run in the caller.
+QUIET_NS = 120_000_000
 
 _SOURCE = r"""
 #define _GNU_SOURCE
@@ -37,6 +44,7 @@ void eq_pool_run(eq_task fn, void *ctx, int64_t n);
 static job_t *current;        /* the job being run, NULL between jobs */
 static uint64_t posted;       /* jobs posted so far: a worker takes each one once */
 static int busy, sleepers, workers = -1;
+static int64_t blas_until;    /* before this time, BLAS's own threads may be spinning */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
 
@@ -125,7 +133,7 @@ void eq_pool_run(eq_task fn, void *ctx, int64_t n) {
         pthread_mutex_unlock(&lock);
     }
     job_t *none = NULL;  /* a second caller while a job runs (another thread) goes inline */
-    if (n <= 1 || workers == 0
+    if (n <= 1 || workers == 0 || now_ns() < LOAD(blas_until)
         || !__atomic_compare_exchange_n(&current, &none, &j, 0, __ATOMIC_SEQ_CST,
                                         __ATOMIC_SEQ_CST)) {
         for (int64_t c = 0; c < n; c++) fn(ctx, c);
@@ -144,20 +152,36 @@ void eq_pool_run(eq_task fn, void *ctx, int64_t n) {
 }
 
 void *eq_pool_address(void) { return (void *)eq_pool_run; }
+void eq_pool_after_blas(void) { STORE(blas_until, now_ns() + $QUIET); }
 """
 
-_CDEF = "void *eq_pool_address(void);"
+_CDEF = "void *eq_pool_address(void);\nvoid eq_pool_after_blas(void);"
 
 
 @functools.cache
+def _library() -> Library | None:
+    try:
+        return load(_SOURCE.replace("$SPIN", str(SPIN_NS)).replace("$QUIET", str(QUIET_NS)), _CDEF)
+    except CompileError:
+        return None
+
+
 def address() -> int | None:
     """The address of eq_pool_run for compiled libraries to call, or None where the pool
     can't be built (row passes then run their chunks in the calling thread)."""
-    try:
-        library = load(_SOURCE.replace("$SPIN", str(SPIN_NS)), _CDEF)
-    except CompileError:
-        return None
-    return int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
+    library = _library()
+    return (
+        None
+        if library is None
+        else int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
+    )
+
+
+def after_blas() -> Callable[[], None]:
+    """What to call after each BLAS call that may have used BLAS's own threads: for QUIET_NS
+    after it, chunks run in the caller (a no-op where the pool can't be built)."""
+    library = _library()
+    return (lambda: None) if library is None else library.lib.eq_pool_after_blas
 
 
 # Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line.

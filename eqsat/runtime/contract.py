@@ -18,7 +18,7 @@ from typing import Any
 import cffi
 import numpy as np
 
-from eqsat.codegen import blas
+from eqsat.codegen import blas, pool
 from eqsat.graph import Apply
 from eqsat.runtime.interp import run_node
 
@@ -47,6 +47,7 @@ def _functions(dtype: str) -> dict[str, Any] | None:
         sig = blas.signature(p + f, found.int_type)
         sig = sig.replace(f"const {real} *", "void *").replace(f"{real} *", "void *")
         out[f] = _ffi.cast(sig, found.functions[p + f])
+    out["after_gemm"] = pool.after_blas()  # (BLAS threads its products, not its gemv here)
     split = _split_gemv(real, found.int_type, found.functions[p + "gemv"])
     if split is not None:
         out["gemv"] = split
@@ -137,6 +138,7 @@ def _gemm(fns, out, c, alpha, a, ta, b, tb, beta) -> None:
         np.copyto(out, c)
     fns["gemm"](blas.ROW_MAJOR, _flag(ta), _flag(tb), m, n, k, alpha, pointer(a), lda,
                 pointer(b), ldb, beta, pointer(out), max(1, n))  # fmt: skip
+    fns["after_gemm"]()
 
 
 def _gemv(fns, out, y, alpha, a, ta, x, beta) -> None:

@@ -73,6 +73,20 @@ def test_every_chunk_runs_once_whoever_takes_it():
         assert sorted(seen) == list(range(n))
 
 
+def test_chunks_stay_in_the_caller_while_blas_threads_may_spin():
+    address = pool.address()
+    if address is None:
+        pytest.skip("the pool could not be built")
+    run = _ffi.cast("void (*)(task, void *, int64_t)", address)
+    threads = []
+    callback = _ffi.callback(
+        "void(void *, int64_t)", lambda _ctx, _c: threads.append(threading.get_ident())
+    )
+    pool.after_blas()()
+    run(callback, _ffi.NULL, 50)
+    assert threads == [threading.get_ident()] * 50
+
+
 def test_results_do_not_depend_on_the_number_of_threads():
     assert N * K >= c_rowpass.POOL_MIN
     one = run_child({"OMP_NUM_THREADS": "1"})
