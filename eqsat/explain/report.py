@@ -361,7 +361,8 @@ def build(
     origin = "script" if values is not None else "random"
     if values is None and (run is True or all(None not in i.variable.type.shape for i in f.ins)):
         values = random_inputs(f)  # static shapes: byte counts are exact on any values
-    arrays = None if values is None else values + [v.get_value(borrow=True) for v in fg.shared]
+    # (copies: the compiled step may write an update into its shared variable's own array)
+    arrays = None if values is None else values + [v.get_value() for v in fg.shared]
     shapes, run_section, seconds = None, None, {}
     try:
         if arrays is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,18 +21,26 @@ import numpy as np
 from eqsat import shapes
 from eqsat.codegen import blas, c, c_rowpass, c_rows, pool
 from eqsat.codegen.compile import Library, load
+from eqsat.codegen.inplace import in_place
 from eqsat.codegen.plan import Call, Kernel, Plan, make_plan, reads
 from eqsat.codegen.rowpass import RowPass, fuse_row_passes
 from eqsat.graph import Apply, Constant, Variable
 from eqsat.ops import OPS
-from eqsat.runtime.contract import address, contraction, sweep_operands
+from eqsat.runtime.contract import address, contraction, gemm_in_place, sweep_operands
 from eqsat.runtime.interp import run_node
 
 
 class CThunk:
     """Evaluates `outputs` from the values of `roots` (positionally, `run(*arrays)`)."""
 
-    def __init__(self, outputs: Sequence[Variable], roots: Sequence[Variable] = ()) -> None:
+    def __init__(
+        self,
+        outputs: Sequence[Variable],
+        roots: Sequence[Variable] = (),
+        updates: Mapping[int, Variable] | None = None,
+    ) -> None:
+        """`updates`: the shared root each output that is an update replaces, by the output's
+        id; a product may then write into the root's array (eqsat/codegen/inplace.py)."""
         self.outputs = list(outputs)
         self.roots = list(roots)
         known = shapes.infer(self.outputs)
@@ -43,8 +51,10 @@ class CThunk:
 
         t0 = time.perf_counter()
         self.plan: Plan = make_plan(self.outputs, c.fusable, same_shape)
+        self.in_place: list[Call] = []
         if blas.find() is not None:
             self.plan = fuse_row_passes(self.plan)
+            self.plan, self.in_place = in_place(self.plan, updates or {})
         t1 = time.perf_counter()
         self.rendered = [c.render(k) for k in self.plan.kernels]
         self.by_kernel = {id(r.kernel): r for r in self.rendered}
@@ -191,6 +201,7 @@ class _Generator:
             self.env.update(new=ffi.new, fb=_from_buffer(ffi), ffi=ffi)
         self.lines: list[str] = []
         self.temporaries: list[str] = []
+        self.in_place: dict[int, int] = {}  # products writing into their root: step id -> k
 
     def name(self, v: Variable) -> str:
         if id(v) not in self.names:
@@ -210,6 +221,8 @@ class _Generator:
         steps, last_use = thunk.plan.steps, thunk.plan.last_use
         k = 0
         while k < len(steps):
+            if thunk.in_place and steps[k] is thunk.in_place[0]:
+                self.check_in_place(k)
             run = thunk.segments.get(k, [k])
             if k in thunk.segments:
                 self.segment(run)
@@ -343,6 +356,18 @@ class _Generator:
         self.temporaries += [m, v]
         return pointers, [f"*{m}.shape", ld, inc, *meta, *added_meta], reads
 
+    def check_in_place(self, first: int) -> None:
+        """Before the first product that may write into the root it updates (they end the
+        plan): each one's check, which raises on bad operands before any of them writes."""
+        for k, step in enumerate(self.thunk.in_place, first):
+            found = gemm_in_place(step.node)
+            if found is not None:
+                self.in_place[id(step)] = k
+                check = self.bind(f"check_in_place{k}", found[0])
+                self.bind(f"in_place{k}", found[1])
+                args = ", ".join(self.name(i) for i in step.node.inputs)
+                self.lines.append(f"ok{k} = {check}({args})")
+
     def call(self, step: Call, k: int) -> None:
         node = step.node
         args = ", ".join(self.name(i) for i in node.inputs)
@@ -350,6 +375,8 @@ class _Generator:
         fast = contraction(node) if step.kind == "blas" else None
         if fast is not None:
             fn = self.bind(f"blas{k}", fast)
+            if id(step) in self.in_place:  # its array, or a new one where it can't
+                fn = f"(in_place{k} if ok{k} else {fn})"
             self.lines.append(f"{out} = {fn}({args})")
             self.fresh.add(id(node.out))
             return

@@ -174,6 +174,15 @@ def _inner(a_shape: tuple, ta: bool, b_shape: tuple, tb: bool) -> tuple[int, int
     return ka, kb
 
 
+def _check_inner(node: Apply, a: np.ndarray, ta: bool, b: np.ndarray, tb: bool) -> None:
+    ka, kb = _inner(a.shape, ta, b.shape, tb)
+    if ka != kb:
+        raise ValueError(
+            f"{node.op}: inner dimensions differ: shapes {a.shape} and {b.shape} "
+            f"(trans_a={ta}, trans_b={tb})"
+        )
+
+
 def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
     """A function of the node's input arrays computing it through BLAS, or None where BLAS
     can't (the caller runs the op's NumPy implementation)."""
@@ -188,12 +197,7 @@ def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
     np_dtype, p = np.dtype(dtype), node.p
 
     def check(a: np.ndarray, ta: bool, b: np.ndarray, tb: bool) -> None:
-        ka, kb = _inner(a.shape, ta, b.shape, tb)
-        if ka != kb:
-            raise ValueError(
-                f"{node.op}: inner dimensions differ: shapes {a.shape} and {b.shape} "
-                f"(trans_a={ta}, trans_b={tb})"
-            )
+        _check_inner(node, a, ta, b, tb)
 
     def dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         check(a, False, b, False)
@@ -229,3 +233,29 @@ def contraction(node: Apply) -> Callable[..., np.ndarray] | None:
         return out
 
     return dot if node.op == "dot" else gemm_or_gemv
+
+
+def gemm_in_place(node: Apply) -> tuple[Callable[..., bool], Callable[..., np.ndarray]] | None:
+    """For a gemm allowed to overwrite its added term c (eqsat/codegen/inplace.py): `check`,
+    which raises the same errors as `contraction(node)` and says whether c can take the result
+    itself, and `run`, which writes it there and returns c. None where BLAS can't compute it."""
+    if contraction(node) is None:
+        return None
+    fns, np_dtype = _functions(node.out.dtype), np.dtype(node.out.dtype)
+    ta, tb = bool(node.p["trans_a"]), bool(node.p.get("trans_b", False))
+
+    def check(c, alpha, a, b, beta) -> bool:
+        _check_inner(node, a, ta, b, tb)
+        shape = (a.shape[1] if ta else a.shape[0], b.shape[0] if tb else b.shape[1])
+        return (
+            float(alpha) != 0 and float(beta) != 0 and a.size > 0 and b.size > 0
+            and c.shape == shape and c.dtype == np_dtype and a.dtype == np_dtype
+            and b.dtype == np_dtype and c.flags.c_contiguous and c.flags.writeable
+            and not np.may_share_memory(c, a) and not np.may_share_memory(c, b)
+        )  # fmt: skip
+
+    def run(c, alpha, a, b, beta) -> np.ndarray:
+        _gemm(fns, c, None, float(alpha), a, ta, b, tb, float(beta))
+        return c
+
+    return check, run

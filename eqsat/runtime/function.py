@@ -235,7 +235,10 @@ class Function:
         self.maker = _Maker(fgraph, self.mode)
         targets = fgraph.outputs + [v for _, v in fgraph.updates]
         roots = fgraph.inputs + fgraph.shared
-        self.thunk = (CThunk if self.mode == "c" else PyThunk)(targets, roots)
+        if self.mode == "c":  # (an update may overwrite its shared variable's array)
+            self.thunk = CThunk(targets, roots, {id(v): s for s, v in fgraph.updates})
+        else:
+            self.thunk = PyThunk(targets, roots)
         # For the per-call fast path:
         self._root_ids = [id(v) for v in roots]
         self._shared, self._updates = fgraph.shared, fgraph.updates
@@ -357,7 +360,7 @@ class Function:
             self._check_shapes(dict(zip(self._root_ids, arrays, strict=True)))
         results = self.thunk.run(*arrays)
         if not self._all_fresh:  # results that may be inputs, views, or repeated are copied
-            results = _fresh(results, {id(a) for a in arrays})
+            results = _fresh(results, {id(a) for a in arrays}, self.thunk.fresh)
         if self._updates:
             self._update(results)
         return results[0] if self.single else results[: self._n_out]
@@ -402,12 +405,13 @@ def _fits(value: Any, ttype: Any) -> bool:
     )
 
 
-def _fresh(results: list[np.ndarray], taken: set[int]) -> list[np.ndarray]:
+def _fresh(results: list[np.ndarray], taken: set[int], fresh: list[bool]) -> list[np.ndarray]:
     """Results the caller may own: an array that is an input's, a shared variable's, a view, or
-    already handed out (the same value twice) is copied."""
+    already handed out (the same value twice) is copied, unless the backend made it for this
+    call (`fresh`; an update written into its shared variable's array is that array's)."""
     out = []
-    for r in results:
-        if id(r) in taken or r.base is not None or not r.flags.writeable:
+    for r, new in zip(results, fresh, strict=True):
+        if not new and (id(r) in taken or r.base is not None or not r.flags.writeable):
             r = np.array(r)
         taken.add(id(r))
         out.append(r)
