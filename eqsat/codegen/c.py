@@ -6,8 +6,10 @@ shape and byte strides. It returns 0, or 1 + the index of an input whose shape d
 iteration space (the caller raises). Broadcasting is by zero strides: an axis the type declares
 broadcastable is never stepped along; a view (dimshuffle) input maps its own axes onto the
 loop's. When every operand is contiguous (or a scalar) the loop is one flat loop; otherwise
-nested strided loops. Innermost loops are `omp simd` (vectorized, with glibc's vector math);
-past `PARALLEL` elements, OpenMP splits the outer loop across cores. Reductions over all axes
+nested strided loops. Innermost loops are `omp simd` (vectorized, with glibc's vector math).
+Past `PARALLEL` elements (`PARALLEL_CHEAP` for arithmetic alone) a flat loop goes in chunks to
+the worker pool (eqsat/codegen/pool.py), and OpenMP splits the outer one of nested loops
+across cores. Reductions over all axes
 give each thread a share and keep one partial per thread, combined in thread order so the
 result does not depend on timing; others give each output element to one thread.
 """
@@ -273,7 +275,7 @@ def _contiguous_test(kernel: Kernel, arrays: list[_Operand]) -> str:
 
 
 def _pooled(w: _Writer, kernel: Kernel, arrays: list[_Operand], load, index) -> None:
-    """The flat loop in chunks of POOL_CHUNK elements, which the pool's threads and the caller
+    """The flat loop in chunks of pool.CHUNK elements, which the pool's threads and the caller
     take as they come (eqsat/codegen/pool.py): unlike an OpenMP team, the caller never waits
     for a sleeping thread to wake. The chunks' function goes before the kernel's."""
     name, n = kernel.name, len(arrays) + len(kernel.outputs)

@@ -1,4 +1,5 @@
-"""The worker threads a row pass hands its chunks to, shared by every compiled function.
+"""The worker threads that row passes and large elementwise loops hand chunks to, shared by
+every compiled function.
 
 `eq_pool_run(fn, ctx, n)` runs fn(ctx, 0) .. fn(ctx, n - 1). The calling thread claims chunks
 itself, and the workers claim what is left, so a call never waits for a worker to wake: when all
@@ -100,7 +101,11 @@ static void *worker(void *unused) {
     return NULL;
 }
 
-static void forked(void) { workers = -1; busy = 0; sleepers = 0; current = NULL; }
+static void forked(void) {  /* the child has none of the workers, maybe a lock held by one */
+    workers = -1; busy = 0; sleepers = 0; current = NULL;
+    pthread_mutex_init(&lock, NULL);
+    pthread_cond_init(&wake, NULL);
+}
 
 static void start(void) {
     int n = 1;
@@ -146,7 +151,10 @@ void eq_pool_run(eq_task fn, void *ctx, int64_t n) {
         pthread_mutex_unlock(&lock);
     }
     claim(&j);
-    while (LOAD(j.done) < n) relax();
+    for (int s = 0; LOAD(j.done) < n; s++) {  /* a worker finishes the chunk it took */
+        if (s < 4096) relax();
+        else sched_yield();
+    }
     STORE(current, NULL);
     while (LOAD(busy) > 0) relax();
 }
@@ -170,11 +178,9 @@ def address() -> int | None:
     """The address of eq_pool_run for compiled libraries to call, or None where the pool
     can't be built (row passes then run their chunks in the calling thread)."""
     library = _library()
-    return (
-        None
-        if library is None
-        else int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
-    )
+    if library is None:
+        return None
+    return int(library.ffi.cast("intptr_t", library.lib.eq_pool_address()))
 
 
 def after_blas() -> Callable[[], None]:
