@@ -13,7 +13,7 @@ import subprocess
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from eqsat.explain.text import seconds
+from eqsat.explain.text import nbytes, seconds
 
 SCHEMA = "eqsat.explain/1"
 DOT_TIMEOUT_S = 30.0  # a pathological graph must not hang the report
@@ -87,13 +87,10 @@ def seconds_text(s: float | None) -> str:
 
 
 def bytes_text(n: int | None) -> str:
-    """A byte count in KB/MB/GB (powers of 1024), the exact count on hover."""
+    """A byte count in the text report's decimal units, the exact count on hover."""
     if n is None:
         return ""
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= size:
-            return f'<span title="{n:,} bytes">{n / size:.1f} {unit}</span>'
-    return f"{n} B"
+    return f'<span title="{n:,} bytes">{nbytes(n)}</span>' if n >= 1000 else f"{n} B"
 
 
 def number_text(x: float | int | None) -> str:
