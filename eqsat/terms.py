@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,12 +117,8 @@ class TermGraph:
 
     def classes(self) -> int:
         """Number of e-classes holding Term e-nodes (as `freeze` would read them)."""
-        frozen = self.egraph.freeze()
-        return len({
-            row.output
-            for name, fn in frozen.functions.items() if name not in ANALYSES and name != "N"
-            for row in fn.rows if not getattr(row, "subsumed", False)
-        })  # fmt: skip
+        live = _live_rows(self.egraph.freeze())
+        return len({row.output for name, _, row in live if name not in ANALYSES and name != "N"})
 
     def __enter__(self) -> TermGraph:
         return self
@@ -282,6 +278,14 @@ class FrozenGraph:
         return sum(len(nodes) for nodes in self.classes.values())
 
 
+def _live_rows(frozen: Any) -> Iterator[tuple[str, Any, Any]]:
+    """(function name, function, row) of each row of a frozen e-graph that no rule subsumed."""
+    for name, fn in frozen.functions.items():
+        for row in fn.rows:
+            if not getattr(row, "subsumed", False):
+                yield name, fn, row
+
+
 def freeze(tg: TermGraph) -> FrozenGraph:
     """Read the e-graph into a FrozenGraph (egglog's own extractors abort on real graphs)."""
     egraph = tg.egraph
@@ -294,22 +298,19 @@ def freeze(tg: TermGraph) -> FrozenGraph:
     classes: dict[Any, list[ENode]] = {}
     types: dict[Any, Type] = {}
     roots_by_n: dict[int, Any] = {}
-    for name, fn in frozen.functions.items():
-        for row in fn.rows:
-            if getattr(row, "subsumed", False):
-                continue
-            if name == "N":
-                k = egraph.value_to_i64(row.inputs[0])
-                roots_by_n[k] = row.output
-                types[row.output] = tg.inserted.types[k]
-            elif name not in ANALYSES:
-                args, children = [], []
-                for sort, value in zip(fn.input_sorts, row.inputs, strict=True):
-                    if sort == "Term":
-                        children.append(value)
-                    else:
-                        args.append(read[sort](value))
-                classes.setdefault(row.output, []).append(ENode(name, tuple(args), tuple(children)))
+    for name, fn, row in _live_rows(frozen):
+        if name == "N":
+            k = egraph.value_to_i64(row.inputs[0])
+            roots_by_n[k] = row.output
+            types[row.output] = tg.inserted.types[k]
+        elif name not in ANALYSES:
+            args, children = [], []
+            for sort, value in zip(fn.input_sorts, row.inputs, strict=True):
+                if sort == "Term":
+                    children.append(value)
+                else:
+                    args.append(read[sort](value))
+            classes.setdefault(row.output, []).append(ENode(name, tuple(args), tuple(children)))
     # The first inserted e-node of each class (rules may merge an inserted node into the class
     # of one inserted earlier, e.g. sum(g * onehot) into g's): children are inserted before
     # parents, so taking the earliest keeps the choice acyclic.
