@@ -190,8 +190,10 @@ def after_blas() -> Callable[[], None]:
     return (lambda: None) if library is None else library.lib.eq_pool_after_blas
 
 
-# Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line.
+# Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line;
+# longer loops are cut into at most MOST_CHUNKS chunks, each a multiple of CHUNK.
 CHUNK = 1 << 14
+MOST_CHUNKS = 16
 
 # What every compiled library declares: the pool's entry, set once after loading by
 # eq_set_pool (until then, or where the pool could not be built, chunks run in the caller).
@@ -202,9 +204,13 @@ static void eq_run_chunks(eq_task fn, void *ctx, int64_t n) {{
     if (eq_pool && n > 1) eq_pool(fn, ctx, n);
     else for (int64_t c = 0; c < n; c++) fn(ctx, c);
 }}
-/* The chunk length of a loop of `total` elements: all of it below `from` (one chunk). */
+/* The chunk length of a loop of `total` elements: all of it below `from` (one chunk), else a
+   multiple of CHUNK that makes at most {MOST_CHUNKS} chunks. (A thread's chunks of a new output
+   then span whole pages: two threads faulting in the pages of one region wait on each other.) */
 static inline int64_t eq_chunk(int64_t total, int64_t from) {{
-    return total >= from ? {CHUNK} : total;
+    if (total < from) return total;
+    const int64_t even = (total + {MOST_CHUNKS - 1}) / {MOST_CHUNKS};
+    return (even + {CHUNK - 1}) / {CHUNK} * {CHUNK};
 }}
 """
 SETTER = "void eq_set_pool(void *pool);"
