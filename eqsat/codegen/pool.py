@@ -19,6 +19,11 @@ from collections.abc import Callable
 from eqsat.codegen.compile import CompileError, Library, load
 
 SPIN_NS = 200_000
+# Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line;
+# longer loops are cut into at most MOST_CHUNKS chunks, each a multiple of CHUNK
+# (and no more threads than that are started).
+CHUNK = 1 << 14
+MOST_CHUNKS = 16
 # OpenBLAS's threads spin (busy, in user mode) for about 0.1 s after each call they work on:
 # 110 ms of CPU time measured after one 256x784x512 product. A chunk handed to a worker on the
 # core such a thread spins on waits for the scheduler to switch between them; in an MLP step,
@@ -120,7 +125,7 @@ static void start(void) {
     if (!dladdr((void *)eq_pool_run, &self) || !self.dli_fname
         || !dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE))
         return;
-    for (int i = 1; i < n && i < 64; i++) {
+    for (int i = 1; i < n && i < $MOST_CHUNKS; i++) {  /* (a job has at most that many chunks) */
         pthread_t t;
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -169,7 +174,8 @@ _CDEF = "void *eq_pool_address(void);\nvoid eq_pool_after_blas(void);"
 @functools.cache
 def _library() -> Library | None:
     try:
-        return load(_SOURCE.replace("$SPIN", str(SPIN_NS)).replace("$QUIET", str(QUIET_NS)), _CDEF)
+        source = _SOURCE.replace("$SPIN", str(SPIN_NS)).replace("$QUIET", str(QUIET_NS))
+        return load(source.replace("$MOST_CHUNKS", str(MOST_CHUNKS)), _CDEF)
     except CompileError:
         return None
 
@@ -189,11 +195,6 @@ def after_blas() -> Callable[[], None]:
     library = _library()
     return (lambda: None) if library is None else library.lib.eq_pool_after_blas
 
-
-# Elements per chunk of an elementwise loop: 8-50 us of work, a multiple of any cache line;
-# longer loops are cut into at most MOST_CHUNKS chunks, each a multiple of CHUNK.
-CHUNK = 1 << 14
-MOST_CHUNKS = 16
 
 # What every compiled library declares: the pool's entry, set once after loading by
 # eq_set_pool (until then, or where the pool could not be built, chunks run in the caller).
