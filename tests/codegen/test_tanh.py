@@ -19,7 +19,6 @@ import pytest
 import eqsat as theano
 import eqsat.tensor as T
 from eqsat.codegen.compile import compiler
-from eqsat.config import config
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="needs a C compiler")
 BACKEND_INDEPENDENT = True  # always mode="c" (tests/conftest.py)
@@ -27,14 +26,6 @@ ULPS = 2
 HALF_LN2 = np.log(2) / 2
 SATURATES = {"float64": 19.06, "float32": 9.01}  # tanh rounds to 1 from about here on
 LIMIT = {"float64": 20.0, "float32": 10.0}  # where the C code clamps |x|
-
-
-@pytest.fixture(scope="module", autouse=True)
-def compiledir(tmp_path_factory):
-    old = config.compiledir
-    config.compiledir = str(tmp_path_factory.mktemp("tanh"))
-    yield
-    config.compiledir = old
 
 
 @pytest.fixture(scope="module")
