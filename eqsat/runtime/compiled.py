@@ -205,6 +205,7 @@ class _Generator:
         self.lines: list[str] = []
         self.temporaries: list[str] = []
         self.in_place: dict[int, int] = {}  # products writing into their root: step id -> k
+        self.returned = {id(o) for o in thunk.plan.outputs}
 
     def name(self, v: Variable) -> str:
         if id(v) not in self.names:
@@ -273,12 +274,11 @@ class _Generator:
             axes = self.bind(f"axes_{kernel.name}", red.p["axis"])
             line(f"if {zero}: mismatch.empty({red.op!r}, ({', '.join(shape)},), {axes})")
         outs = []
-        returned = {id(o) for o in self.thunk.plan.outputs}
         for o in kernel.outputs:
             out_shape = r.output_shape(o, tuple(shape))
             dtype = self.bind(f"dt_{o.dtype}", np.dtype(o.dtype))
             dims_text = "".join(f"{s}, " for s in out_shape)
-            if id(o) in returned:
+            if id(o) in self.returned:
                 slot = self.thunk.recycle.slot(o)
                 line(f"{self.name(o)} = recycle({slot}, ({dims_text}), {dtype})")
             else:
