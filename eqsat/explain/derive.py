@@ -326,19 +326,15 @@ class _Abstraction:
     def shown(self) -> tuple[Variable, Variable]:
         """The two sides to show: common parts too long to read inline as names."""
         long = {self.keys(u) for u in self._outermost() if not _fits(u, SHORT_TEXT)}
-
-        def swap(v: Variable) -> Variable | None:
-            k = self.keys(v)
-            if k in long or (v.owner is None and k in self.fresh):
-                return self._leaf_for(v)
-            return None
-
-        return _rebuild(self.b, swap), _rebuild(self.a, swap)
+        return self._with_leaves(long)
 
     def at(self, abstract: bool) -> tuple[Variable, Variable]:
         """The two sides for the prover: with the outermost common parts as fresh leaves, or
         whole (the rules may need their structure, e.g. exp(-x) in exp(-x) + 1)."""
-        cut = {self.keys(u) for u in self._outermost()} if abstract else set()
+        return self._with_leaves({self.keys(u) for u in self._outermost()} if abstract else set())
+
+    def _with_leaves(self, cut: set) -> tuple[Variable, Variable]:
+        """Both sides with the common parts keyed in `cut`, and the fresh inputs, as leaves."""
 
         def swap(v: Variable) -> Variable | None:
             k = self.keys(v)
