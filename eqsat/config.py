@@ -29,6 +29,11 @@ class _Config:
         self.opt_max_graph = 600
         # Optimized graphs are kept in compiledir, keyed by graph, settings and eqsat's code.
         self.opt_cache = os.environ.get("EQSAT_OPT_CACHE", "1") != "0"
+        # Who runs the threaded parts of BLAS calls: "eqsat" (the worker pool of the compiled
+        # loops, eqsat/codegen/pool.py; for every caller of NumPy's OpenBLAS in the process,
+        # from the first compiled function on) or "blas" (OpenBLAS's own threads, which spin
+        # on the cores for 0.1 s after each call). Read once, when it is first needed.
+        self.blas_threads = os.environ.get("EQSAT_BLAS_THREADS", "eqsat")
         self.compiledir = os.environ.get(
             "EQSAT_COMPILEDIR",
             os.path.join(os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "eqsat"),

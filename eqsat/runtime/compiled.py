@@ -86,6 +86,7 @@ class CThunk:
                 found, ffi = blas.find(), self.library.ffi
                 pointers = [ffi.cast("void *", found.functions[f]) for f in ("dgemv", "sgemv")]
                 self.library.lib.eq_set_gemv(*pointers)
+            pool.drive_blas()  # (before any call: BLAS's own threads then never start spinning)
             self.library.lib.eq_set_pool(self.library.ffi.cast("void *", pool.address() or 0))
         t3 = time.perf_counter()
         self._generate()

@@ -1,6 +1,8 @@
 """The worker pool row passes hand their chunks to (eqsat/codegen/pool.py): every chunk runs
 once, results don't depend on how many threads took the chunks, and concurrent callers, a
-forked child and OMP_NUM_THREADS=1 all get the right answers."""
+forked child and OMP_NUM_THREADS=1 all get the right answers. Once it runs BLAS's threaded
+products, those are right (and NumPy's own, LAPACK's, a forked child's, concurrent threads')
+and never hang."""
 
 import os
 import subprocess
@@ -74,6 +76,7 @@ def test_every_chunk_runs_once_whoever_takes_it():
 
 
 def test_chunks_stay_in_the_caller_while_blas_threads_may_spin():
+    # (what after_blas() does where the pool does not run BLAS's threads itself)
     address = pool.address()
     if address is None:
         pytest.skip("the pool could not be built")
@@ -82,7 +85,7 @@ def test_chunks_stay_in_the_caller_while_blas_threads_may_spin():
     callback = _ffi.callback(
         "void(void *, int64_t)", lambda _ctx, _c: threads.append(threading.get_ident())
     )
-    pool.after_blas()()
+    pool._library().lib.eq_pool_after_blas()
     run(callback, _ffi.NULL, 50)
     assert threads == [threading.get_ident()] * 50
 
@@ -137,3 +140,104 @@ def test_processes_exit_cleanly_after_using_the_pool():
     ]  # fmt: skip
     codes = [(p.wait(timeout=300), p.stderr.read().decode()[-500:]) for p in runs]
     assert all(code == 0 for code, _ in codes), codes
+
+
+# Runs in a fresh process (the pool takes BLAS's threads over for the whole process): products
+# through NumPy's `@` before and after, then what the test adds; prints "ok".
+BLAS_CHILD = textwrap.dedent(
+    """
+    import os, sys, threading
+    import numpy as np
+    from eqsat.codegen import pool
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((600, 700)), rng.standard_normal((700, 500))
+    want = np.einsum("ij,jk->ik", a, b, optimize=False)  # (NumPy's own loops, not BLAS)
+    before = a @ b
+    if not pool.drive_blas():
+        sys.exit(print("no threads callback"))
+    lib = pool._library().lib
+    jobs = lib.eq_pool_blas_jobs()
+    after = a @ b
+    assert lib.eq_pool_blas_jobs() > jobs, "the pool did not run the product's parts"
+    assert after.tobytes() == before.tobytes()  # the same parts, summed the same way
+    np.testing.assert_allclose(after, want, rtol=1e-12, atol=1e-10)
+    {more}
+    print("ok")
+    """
+)
+
+
+def run_blas_child(more: str = "", env_extra: dict | None = None) -> None:
+    if pool.address() is None:
+        pytest.skip("the pool could not be built")
+    # Two BLAS threads, whatever this machine has: the product goes out in parts.
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "2", **(env_extra or {})}
+    code = BLAS_CHILD.format(more=textwrap.dedent(more).strip())
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    if done.stdout.strip() == "no threads callback":
+        pytest.skip("this BLAS has no threads callback (OpenBLAS < 0.3.27, or another BLAS)")
+    assert done.returncode == 0 and done.stdout.strip().endswith("ok"), done.stderr[-2000:]
+
+
+def test_blas_products_run_on_the_pool_and_agree():
+    run_blas_child()
+
+
+def test_more_blas_parts_than_pool_workers():
+    # OMP_NUM_THREADS=1 starts no workers; OpenBLAS cuts into 4 parts: the pool starts 3.
+    run_blas_child(
+        "c = rng.standard_normal((900, 800))\n"
+        "np.testing.assert_allclose(c @ c.T, np.einsum('ij,kj->ik', c, c, optimize=False),"
+        " rtol=1e-12, atol=1e-9)",
+        {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "4"},
+    )
+
+
+def test_lapack_after_the_pool_runs_blas():
+    # LAPACK's threaded routines hand parts to OpenBLAS's server directly, around the callback.
+    run_blas_child(
+        """
+        m = rng.standard_normal((800, 800)) + 800 * np.eye(800)
+        x = np.linalg.solve(m, np.ones(800))
+        np.testing.assert_allclose(m @ x, np.ones(800), atol=1e-9)
+        s = m + m.T
+        w, v = np.linalg.eigh(s)
+        np.testing.assert_allclose(s @ v, v * w, atol=1e-7)
+        """
+    )
+
+
+def test_threads_and_a_forked_child_multiply_right_on_the_pool():
+    run_blas_child(
+        """
+        errors = []
+        def worker(seed):
+            r = np.random.default_rng(seed)
+            for _ in range(20):
+                x, y = r.standard_normal((300, 400)), r.standard_normal((400, 350))
+                if not np.allclose(x @ y, np.einsum("ij,jk->ik", x, y, optimize=False)):
+                    errors.append(seed)
+        threads = [threading.Thread(target=worker, args=(s,)) for s in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if (a @ b).tobytes() == before.tobytes() else 3)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0, status
+        """
+    )
+
+
+def test_blas_keeps_its_own_threads_when_asked():
+    code = "from eqsat.codegen import pool; print(pool.drive_blas())"
+    env = {**os.environ, "EQSAT_BLAS_THREADS": "blas"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.stdout.strip() == "False", done.stderr
