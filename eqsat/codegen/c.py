@@ -6,7 +6,8 @@ shape and byte strides. It returns 0, or 1 + the index of an input whose shape d
 iteration space (the caller raises). Broadcasting is by zero strides: an axis the type declares
 broadcastable is never stepped along; a view (dimshuffle) input maps its own axes onto the
 loop's. When every operand is contiguous (or a scalar) the loop is one flat loop; otherwise
-nested strided loops. Innermost loops are `omp simd` (vectorized, with glibc's vector math).
+nested strided loops, written twice: with the innermost loop's step a constant where every
+operand steps one element along it, and with every stride a variable. Innermost loops are `omp simd` (vectorized, with glibc's vector math).
 Past `PARALLEL` elements (`PARALLEL_CHEAP` for arithmetic alone) a flat loop goes in chunks to
 the worker pool (eqsat/codegen/pool.py), and OpenMP splits the outer one of nested loops
 across cores. Reductions over all axes
@@ -253,7 +254,40 @@ def _loops(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         _flat(w, kernel, arrays)
         w("return 0;")
         w.close()
-    _nested(w, kernel, arrays, full)
+    _versioned(w, kernel, arrays, full)
+
+
+def _innermost(kernel: Kernel, full: bool) -> int:
+    """The axis of a nested loop nest's innermost loop (see _nested)."""
+    nd, red = kernel.ndim, kernel.reduce
+    reduced = set(red.p["axis"]) if red is not None else set()
+    order = [d for d in range(nd) if d not in reduced] + sorted(reduced)
+    if red is not None and not full and nd - 1 not in reduced:
+        return nd - 1  # (_rows_of_partials)
+    return order[-1]
+
+
+def _versioned(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> None:
+    """The nested loops twice: first for operands that all step one element at a time along
+    the innermost loop (the usual case: C-contiguous rows, a broadcast row or column), with that
+    step a constant the compiler vectorizes with plain loads, else with every stride a variable
+    (which it can only gather: a 256x512 column sum ran at 2 cycles an element)."""
+    if kernel.ndim == 0:
+        _nested(w, kernel, arrays, full, None)
+        return
+    d = _innermost(kernel, full)
+    tests = []
+    for k, a in enumerate(arrays):
+        if a.axes[d] is not None:
+            tests.append(f"s{k}_{a.axes[d]} == {np.dtype(a.source.dtype).itemsize}")
+    for k, out in enumerate(kernel.outputs, len(arrays)):
+        if kernel.reduce is None or out is not kernel.reduce.out:
+            tests.append(f"s{k}_{d} == {np.dtype(out.dtype).itemsize}")
+    w.open(f"if ({' && '.join(tests) or '1'})")
+    _nested(w, kernel, arrays, full, d)
+    w("return 0;")
+    w.close()
+    _nested(w, kernel, arrays, full, None)
 
 
 def _plain_axes(kernel: Kernel) -> list[int | None]:
@@ -362,9 +396,12 @@ def _accumulate(w: _Writer, red: Apply, names: dict, acc_t: str) -> None:
     w(REDUCE[red.op]("acc", cast(names[id(x)], x.dtype, acc_t)))
 
 
-def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> None:
+def _nested(
+    w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool, unit: int | None
+) -> None:
     """Loops over every axis with strides: outer axes first; a reduction's kept axes outside
-    its reduced ones, so each output element is one thread's."""
+    its reduced ones, so each output element is one thread's. Along axis `unit` (if any), every
+    operand that steps steps by one element."""
     nd, red = kernel.ndim, kernel.reduce
     reduced = set(red.p["axis"]) if red is not None else set()
     order = [d for d in range(nd) if d not in reduced] + sorted(reduced)
@@ -372,11 +409,12 @@ def _nested(w: _Writer, kernel: Kernel, arrays: list[_Operand], full: bool) -> N
 
     def stride(k: int, d: int) -> str | None:
         if k < len(arrays):
-            j = arrays[k].axes[d]
-            return None if j is None else f"s{k}_{j}"
-        if red is not None and operands[k] is red.out:
-            return None
-        return f"s{k}_{d}"
+            j, step = arrays[k].axes[d], np.dtype(arrays[k].source.dtype).itemsize
+            name = None if j is None else f"s{k}_{j}"
+        else:
+            step = np.dtype(operands[k].dtype).itemsize
+            name = None if red is not None and operands[k] is red.out else f"s{k}_{d}"
+        return str(step) if name is not None and d == unit else name
 
     def offset(k: int) -> str:
         terms = [f"i{d} * {s}" for d in range(nd) if (s := stride(k, d))]
