@@ -14,7 +14,7 @@ Rows: eqsat in each of --modes ("n/a" where a mode raises NotImplementedError or
 function creation), NumPy written by hand (forward and backward), PyTensor with its C backend
 (mode="CVM") and with its default backend (mode="NUMBA"), and jax.jit on the CPU with float64.
 Each row gives the median time of one call, the number of timed calls (more for fast rows, at
-least a few for slow ones), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it
+least a few for slow ones; timed in turns with the other rows of its workload), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it
 works, else the first mode that does), and whether one call from the starting state agrees with
 the NumPy version (allclose, rtol 1e-6): "MISMATCH" marks fast code that computes something else.
 Training steps change their parameters on every call, as training does. Peers that are not
@@ -68,10 +68,11 @@ class Settings:
     elements: int  # vector length of (c)
     loops: int  # (d): calls per timed sample
     samples: int  # (d): timed samples
+    rounds: int  # turns in which the rows of one workload are timed, each with its share
 
 
-FULL = Settings(1.0, 5, 200, (400, 4000), 10**7, 10_000, 7)
-QUICK = Settings(0.2, 3, 20, (400,), 10**6, 1_000, 3)
+FULL = Settings(1.0, 5, 200, (400, 4000), 10**7, 10_000, 7, 5)
+QUICK = Settings(0.2, 3, 20, (400,), 10**6, 1_000, 3, 1)
 
 
 class Unavailable(Exception):
@@ -401,14 +402,16 @@ def overhead_make(name: str) -> Call:
 # --- timing and tables ----------------------------------------------------------------------
 
 
-def time_calls(call: Call, s: Settings, loops: int = 1) -> tuple[float, str]:
-    """Median seconds per call over samples of `loops` calls, and how many were timed."""
+def time_calls(call: Call, s: Settings, loops: int = 1) -> list[float]:
+    """Seconds per call of samples of `loops` calls: one round's share of a row's budget."""
     samples: list[float] = []
+    budget, least = s.budget / s.rounds, -(-s.min_runs // s.rounds)
+    most = max(least, s.max_runs // s.rounds)
     gc.disable()  # as timeit does: a collection inside a sample is noise
     try:
         start = time.perf_counter()
-        while len(samples) < s.max_runs and (
-            len(samples) < s.min_runs or time.perf_counter() - start < s.budget
+        while len(samples) < most and (
+            len(samples) < least or time.perf_counter() - start < budget
         ):
             t = time.perf_counter()
             for _ in range(loops):
@@ -416,8 +419,7 @@ def time_calls(call: Call, s: Settings, loops: int = 1) -> tuple[float, str]:
             samples.append((time.perf_counter() - t) / loops)
     finally:
         gc.enable()
-    runs = str(len(samples)) if loops == 1 else f"{len(samples)} x {loops}"
-    return statistics.median(samples), runs
+    return samples
 
 
 def snapshot(result: Any) -> list[np.ndarray]:
@@ -450,23 +452,22 @@ def mismatch_note(got: list[np.ndarray], want: list[np.ndarray]) -> str:
     return "; ".join(notes)
 
 
-def run_row(
-    name: str, make: Callable[[str], Call], want: list | None, s: Settings, loops: int = 1
-) -> tuple[Row, list | None]:
-    """Build, call once from the starting state to check against `want`, then time."""
+def prepare(
+    name: str, make: Callable[[str], Call], want: list | None
+) -> tuple[Row, Call | None, list | None]:
+    """Build and call once from the starting state to check against `want`: the row (its time
+    not set yet), the call to time (None where it can't run) and the result."""
     try:
         call = make(name)
         with np.errstate(all="ignore"):  # naive forms overflow; the check says if that matters
             got = snapshot(call())
     except Unavailable as why:
-        return Row(name, check=why.check, note=why.note), None
+        return Row(name, check=why.check, note=why.note), None, None
     except Exception as err:  # one broken implementation must not stop the others
-        return Row(name, check="error", note=f"{type(err).__name__}: {err}"), None
+        return Row(name, check="error", note=f"{type(err).__name__}: {err}"), None, None
     check = "reference" if want is None else "ok" if agrees(got, want) else "MISMATCH"
     note = mismatch_note(got, want) if check == "MISMATCH" else ""
-    with np.errstate(all="ignore"):
-        seconds, runs = time_calls(call, s, loops)
-    return Row(name, seconds, runs, check, note), got
+    return Row(name, check=check, note=note), call, got
 
 
 def eqsat_reference(times: dict[str, float | None]) -> tuple[str, float | None]:
@@ -496,10 +497,31 @@ def print_rows(title: str, rows: list[Row]) -> None:
             print(f"  {r.name}: {r.note}")
 
 
-def bench(make: Callable[[str], Call], names: list[str], s: Settings, loops: int = 1) -> list[Row]:
-    """Rows for `names`, the NumPy one run first as the reference of the others' check."""
-    numpy_row, want = run_row("numpy", make, None, s, loops)
-    return [numpy_row if n == "numpy" else run_row(n, make, want, s, loops)[0] for n in names]
+def bench(
+    make: Callable[[str], Call],
+    names: list[str],
+    s: Settings,
+    loops: int = 1,
+    extra: Sequence[tuple[str, Call]] = (),
+) -> list[Row]:
+    """Rows for `names`, the NumPy one built first as the reference of the others' check, then
+    the `extra` (name, call) rows, unchecked. The rows are timed in turns, `s.rounds` of them,
+    so that a machine that slows down or speeds up halfway through a workload (this VM does)
+    weighs on every row alike."""
+    numpy_row, numpy_call, want = prepare("numpy", make, None)
+    rows = [(numpy_row, numpy_call) if n == "numpy" else prepare(n, make, want)[:2] for n in names]
+    rows += [(Row(name), call) for name, call in extra]
+    samples: list[list[float]] = [[] for _ in rows]
+    with np.errstate(all="ignore"):
+        for _ in range(s.rounds):
+            for (_, call), times in zip(rows, samples, strict=True):
+                if call is not None:
+                    times += time_calls(call, s, loops)
+    for (row, call), times in zip(rows, samples, strict=True):
+        if call is not None:
+            row.seconds = statistics.median(times)
+            row.runs = str(len(times)) if loops == 1 else f"{len(times)} x {loops}"
+    return [row for row, _ in rows]
 
 
 # --- workloads ------------------------------------------------------------------------------
@@ -524,14 +546,15 @@ def bench_c(names: list[str], s: Settings) -> None:
     # The floor: the time to move the bytes with nothing to compute. np.add(x, y, out=out) reads
     # 2 arrays and writes 1 (24 bytes a element) into a buffer that is already paged in.
     out = np.empty(n)
-    add_time, add_runs = time_calls(lambda: np.add(x, y, out=out), s)
-    print(f"\n(c) memory bandwidth of np.add(x, y, out=): {24 * n / add_time / 1e9:.1f} GB/s")
-    rows = bench(elementwise_make(chain, [x, y]), names, s)
-    rows.append(Row("floor: np.add(x, y, out=)", add_time, add_runs))
+    floor = ("floor: np.add(x, y, out=)", lambda: np.add(x, y, out=out))
+    rows = bench(elementwise_make(chain, [x, y]), names, s, extra=[floor])
+    add = rows[-1].seconds
+    print(f"\n(c) memory bandwidth of np.add(x, y, out=): {24 * n / add / 1e9:.1f} GB/s")
     print_rows(f"(c) exp(-x*x)*log1p(y*y) + tanh(x-y)*0.5, {n:.0e} float64", rows)
-    rows = bench(elementwise_make(simplifiable, [x, a, b, c]), names, s)
+    rows = bench(elementwise_make(simplifiable, [x, a, b, c]), names, s, extra=[floor])
     # x*(b+c) reads 3 arrays and writes 1: 32 bytes a element, 4/3 of np.add's at its bandwidth
-    rows.append(Row("floor: 4/3 x np.add(x, y, out=)", add_time * 4 / 3, add_runs))
+    add = rows.pop()
+    rows.append(Row("floor: 4/3 x np.add(x, y, out=)", add.seconds * 4 / 3, add.runs))
     print_rows(f"(c) log(exp(x))*(a*b + a*c)/a  (= x*(b+c)), {n:.0e} float64", rows)
 
 
@@ -654,7 +677,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} (other work skews the times), threads {threads}")
     print(
         f"each row: median of its runs, timed for {settings.budget} s after "
-        f"{settings.min_runs} runs (at most {settings.max_runs})"
+        f"{settings.min_runs} runs (at most {settings.max_runs}), in {settings.rounds} turns "
+        "taken in turn with the other rows"
     )
     start = time.perf_counter()
     for key in args.only.split(","):
