@@ -14,8 +14,9 @@ Rows: eqsat in each of --modes ("n/a" where a mode raises NotImplementedError or
 function creation), NumPy written by hand (forward and backward), PyTensor with its C backend
 (mode="CVM") and with its default backend (mode="NUMBA"), and jax.jit on the CPU with float64.
 Each row gives the median time of one call, the number of timed calls (more for fast rows, at
-least a few for slow ones; timed in turns with the other rows of its workload), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it
-works, else the first mode that does), and whether one call from the starting state agrees with
+least a few for slow ones; timed in turns with the other rows of its workload, each turn after
+two untimed calls), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it works,
+else the first mode that does), and whether one call from the starting state agrees with
 the NumPy version (allclose, rtol 1e-6): "MISMATCH" marks fast code that computes something else.
 Training steps change their parameters on every call, as training does. Peers that are not
 installed are reported so (`pip install -e ".[bench]"` installs them). --quick is a smoke run.
@@ -53,6 +54,11 @@ PEERS = ("numpy", "pytensor CVM", "pytensor NUMBA", "jax jit")
 RTOL = 1e-6
 LR = 0.1  # SGD learning rate of (a) and (b)
 RESULT_TAG = "BENCH_BACKEND_RESULT"  # marks the compile child's answer on its stdout
+# Seconds between two rows' turns: OpenBLAS's threads (SciPy's, which PyTensor's NUMBA backend
+# calls; NumPy's where eqsat does not run them) spin for 0.1 s after each call, on the cores the
+# next row would use.
+SETTLE = 0.15
+WARM = 2  # untimed calls at the start of each turn: the caches hold the last row's data
 
 Call = Callable[[], Any]
 
@@ -409,6 +415,8 @@ def time_calls(call: Call, s: Settings, loops: int = 1) -> list[float]:
     most = max(least, s.max_runs // s.rounds)
     gc.disable()  # as timeit does: a collection inside a sample is noise
     try:
+        for _ in range(WARM):
+            call()
         start = time.perf_counter()
         while len(samples) < most and (
             len(samples) < least or time.perf_counter() - start < budget
@@ -516,6 +524,7 @@ def bench(
         for _ in range(s.rounds):
             for (_, call), times in zip(rows, samples, strict=True):
                 if call is not None:
+                    time.sleep(SETTLE)  # (the last row's threads stop spinning)
                     times += time_calls(call, s, loops)
     for (row, call), times in zip(rows, samples, strict=True):
         if call is not None:
