@@ -7,12 +7,12 @@ iteration space (the caller raises). Broadcasting is by zero strides: an axis th
 broadcastable is never stepped along; a view (dimshuffle) input maps its own axes onto the
 loop's. When every operand is contiguous (or a scalar) the loop is one flat loop; otherwise
 nested strided loops, written twice: with the innermost loop's step a constant where every
-operand steps one element along it, and with every stride a variable. Innermost loops are `omp simd` (vectorized, with glibc's vector math).
-Past `PARALLEL` elements (`PARALLEL_CHEAP` for arithmetic alone) a flat loop goes in chunks to
-the worker pool (eqsat/codegen/pool.py), and OpenMP splits the outer one of nested loops
-across cores. Reductions over all axes
-give each thread a share and keep one partial per thread, combined in thread order so the
-result does not depend on timing; others give each output element to one thread.
+operand steps one element along it, and with every stride a variable. Innermost loops are `omp
+simd` (vectorized, with glibc's vector math). Past `PARALLEL` elements (`PARALLEL_CHEAP` for
+arithmetic alone) a flat loop goes in chunks to the worker pool (eqsat/codegen/pool.py), and
+OpenMP splits the outer one of nested loops across cores. Reductions over all axes give each
+thread a share and keep one partial per thread, combined in thread order so the result does not
+depend on timing; others give each output element to one thread.
 """
 
 from __future__ import annotations

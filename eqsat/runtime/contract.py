@@ -11,14 +11,13 @@ the op's NumPy implementation instead.
 from __future__ import annotations
 
 import functools
-import string
 from collections.abc import Callable
 from typing import Any
 
 import cffi
 import numpy as np
 
-from eqsat.codegen import blas, pool
+from eqsat.codegen import blas, c_split, pool
 from eqsat.graph import Apply
 from eqsat.runtime.interp import run_node
 
@@ -47,63 +46,13 @@ def _functions(dtype: str) -> dict[str, Any] | None:
         sig = blas.signature(p + f, found.int_type)
         sig = sig.replace(f"const {real} *", "void *").replace(f"{real} *", "void *")
         out[f] = _ffi.cast(sig, found.functions[p + f])
+    gemm = out.pop("gemm")
+    out["gemm"] = lambda *args: gemm(blas.ROW_MAJOR, *args)
     out["after_gemm"] = pool.after_blas()  # (BLAS threads its products, not its gemv here)
-    split = _split_gemv(real, found.int_type, found.functions[p + "gemv"])
-    if split is not None:
-        out["gemv"] = split
+    split = c_split.functions(dtype)
+    if split is not None:  # products and gemv cut into shares for the cores
+        out["gemm"], out["gemv"] = split
     return out
-
-
-# OpenBLAS runs a matrix-vector product on one core; split over the cores (rows of y = A x,
-# columns of y = A^T x), each a BLAS call on its share, it runs in 0.75x the time at 400x784.
-_SPLIT_GEMV = string.Template(r"""
-#include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-typedef void (*gemv_t)(int, int, $I, $I, $R, const $R *, $I, const $R *, $I, $R, $R *, $I);
-static gemv_t gemv;
-void eq_gemv(int order, int trans, $I m, $I n, $R alpha, const char *a, $I lda,
-             const char *x, $I incx, $R beta, char *y, $I incy) {
-    const $R *A = (const $R *)a, *X = (const $R *)x;
-    $R *Y = ($R *)y;
-    #pragma omp parallel if ((int64_t)m * n >= $SPLIT)
-    {
-        int t = 0, nt = 1;
-        #ifdef _OPENMP
-        t = omp_get_thread_num(); nt = omp_get_num_threads();
-        #endif
-        $I size = trans == 111 ? m : n, lo = size * t / nt, hi = size * (t + 1) / nt;
-        if (hi > lo) {
-            if (trans == 111)
-                gemv(order, trans, hi - lo, n, alpha, A + lo * lda, lda, X, incx, beta,
-                     Y + lo * incy, incy);
-            else
-                gemv(order, trans, m, hi - lo, alpha, A + lo, lda, X, incx, beta,
-                     Y + lo * incy, incy);
-        }
-    }
-}
-void eq_set_gemv(void *f) { gemv = (gemv_t)f; }
-""")
-
-
-def _split_gemv(real: str, int_type: str, address: int) -> Any:
-    """gemv over both cores, compiled once per dtype (None where it cannot be built)."""
-    from eqsat.codegen.compile import CompileError, load
-
-    source = _SPLIT_GEMV.substitute(I=int_type, R=real, SPLIT=1 << 16)
-    i = int_type
-    cdef = (
-        f"void eq_gemv(int, int, {i}, {i}, {real}, void *, {i}, void *, {i}, {real}, void *, "
-        f"{i});\nvoid eq_set_gemv(void *);"
-    )
-    try:
-        library = load(source, cdef)
-    except CompileError:
-        return None
-    library.lib.eq_set_gemv(library.ffi.cast("void *", address))
-    return library.lib.eq_gemv
 
 
 def _matrix(a: np.ndarray, trans: bool) -> tuple[np.ndarray, bool, int]:
@@ -136,8 +85,8 @@ def _gemm(fns, out, c, alpha, a, ta, b, tb, beta) -> None:
     n = b.shape[0] if tb else b.shape[1]
     if c is not None:
         np.copyto(out, c)
-    fns["gemm"](blas.ROW_MAJOR, _flag(ta), _flag(tb), m, n, k, alpha, pointer(a), lda,
-                pointer(b), ldb, beta, pointer(out), max(1, n))  # fmt: skip
+    fns["gemm"](_flag(ta), _flag(tb), m, n, k, alpha, pointer(a), lda, pointer(b), ldb, beta,
+                pointer(out), max(1, n))  # fmt: skip
     fns["after_gemm"]()
 
 

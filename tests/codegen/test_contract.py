@@ -1,12 +1,17 @@
 """Contractions on NumPy's BLAS through cffi (eqsat/runtime/contract.py), against NumPy: the
-matrix-vector products split over the cores, transposed and strided operands, alpha and beta."""
+matrix-vector products split over the cores, skinny products cut into blocks of rows for the
+worker pool (eqsat/codegen/c_split.py), transposed and strided operands, alpha and beta."""
+
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import eqsat as theano
 import eqsat.tensor as T
-from eqsat.codegen import blas
+from eqsat.codegen import blas, c_split, pool
 
 BACKEND_INDEPENDENT = True  # compares the backends itself
 
@@ -32,3 +37,71 @@ def test_matrix_vector_products_match_numpy(dtype, layout, rows):
     for got, w in zip(fc(a, v, u), want, strict=True):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, w, rtol=rtol, atol=rtol * 30)
+
+
+def _operand(a: np.ndarray, layout: str) -> np.ndarray:
+    return {"contiguous": a.copy(), "fortran": np.asfortranarray(a),
+            "sliced": np.pad(a, ((0, 0), (3, 5)))[:, 3:-5]}[layout]  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("layout", ["contiguous", "fortran", "sliced"])
+# An MLP's 10-class layer: past SPLIT with n*k small, so each is cut into blocks of rows (301
+# rows: the last block is short), and a product too wide to cut.
+@pytest.mark.parametrize("shape", [(301, 512, 10), (301, 10, 512), (512, 301, 10), (64, 300, 300)])
+def test_products_match_numpy(dtype, layout, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(m + k + n)
+    a = _operand(rng.standard_normal((m, k)).astype(dtype), layout)
+    b = _operand(rng.standard_normal((k, n)).astype(dtype), layout)
+    at = _operand(rng.standard_normal((k, m)).astype(dtype), layout)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    ma, mb, mat = (T.tensor(dtype, broadcastable=(False, False)) for _ in range(3))
+    mc = T.tensor(dtype, broadcastable=(False, False))
+    outs = [T.dot(ma, mb), mc - 0.5 * T.dot(mat.T, mb)]
+    fc = theano.function([ma, mb, mat, mc], outs, mode="c")
+    assert sum(s.kind == "blas" for s in fc.thunk.plan.steps if hasattr(s, "kind")) == 2
+    a64, b64, at64 = (v.astype("float64") for v in (a, b, at))
+    want = [a64 @ b64, c - 0.5 * (at64.T @ b64)]
+    rtol = 1e-12 if dtype == "float64" else 2e-5
+    for got, w in zip(fc(a, b, at, c), want, strict=True):
+        assert got.dtype == dtype
+        np.testing.assert_allclose(got, w, rtol=rtol, atol=rtol * 30 * np.sqrt(k))
+
+
+def test_skinny_blocks_stay_in_one_thread_each():
+    # A block handed to the pool must be one BLAS call OpenBLAS does not thread itself: the
+    # parts of a threaded product inside a chunk would wait on each other in one thread.
+    if c_split.functions("float64") is None or not pool.drive_blas():
+        pytest.skip("needs the split products and the pool running BLAS's threads")
+    jobs = pool._library().lib.eq_pool_blas_jobs
+    rng = np.random.default_rng(0)
+    h, w = rng.standard_normal((256, 512)), rng.standard_normal((512, 10))
+    x, y = T.dmatrix(), T.dmatrix()
+    f = theano.function([x, y], T.dot(x, y), mode="c")
+    assert 256 * 512 * 10 >= c_split.SPLIT and 512 * 10 * 8 <= c_split.BLOCK
+    before = jobs()
+    got = f(h, w)
+    assert jobs() == before
+    np.testing.assert_allclose(got, h @ w, rtol=1e-12, atol=1e-12)
+
+
+CHILD = """
+import numpy as np, eqsat as theano, eqsat.tensor as T
+rng = np.random.default_rng(1)
+h, w = rng.standard_normal((300, 512)), rng.standard_normal((512, 10))
+x, y = T.dmatrix(), T.dmatrix()
+print(theano.function([x, y], T.dot(x, y), mode="c")(h, w).tobytes().hex())
+"""
+
+
+def test_split_products_do_not_depend_on_the_number_of_threads():
+    outs = []
+    for threads in ("1", "2"):
+        env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads}
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        outs.append(done.stdout.strip())
+    assert outs[0] == outs[1] and outs[0]
