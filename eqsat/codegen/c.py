@@ -10,9 +10,11 @@ nested strided loops, written twice: with the innermost loop's step a constant w
 operand steps one element along it, and with every stride a variable. Innermost loops are `omp
 simd` (vectorized, with glibc's vector math). Past `PARALLEL` elements (`PARALLEL_CHEAP` for
 arithmetic alone) a flat loop goes in chunks to the worker pool (eqsat/codegen/pool.py), and
-OpenMP splits the outer one of nested loops across cores. Reductions over all axes give each
-thread a share and keep one partial per thread, combined in thread order so the result does not
-depend on timing; others give each output element to one thread.
+OpenMP splits the outer one of nested loops across cores. A reduction that keeps the innermost
+axis (a column sum) hands chunks of rows to the pool, each with its own row of partials, added
+in chunk order. Reductions over all axes give each thread a share and keep one partial per
+thread, combined in thread order so the result does not depend on timing; others give each
+output element to one thread.
 """
 
 from __future__ import annotations
@@ -116,6 +118,7 @@ class _Writer:
         self.lines: list[str] = []
         self.depth = 1
         self.before: list[str] = []  # C functions the kernel calls, written ahead of it
+        self.locals: list[str] = []  # declarations of the shape and strides, read from m
 
     def __call__(self, line: str) -> None:
         self.lines.append("    " * self.depth + line)
@@ -166,17 +169,23 @@ def render(kernel: Kernel) -> Rendered:
         at += 2 * r
     params = ", ".join(f"char *p{k}" for k in range(len(ranks)))
     w = _Writer()
+    # The shape and strides as locals: the kernel's, and those of any chunk function it hands
+    # to the pool (which reads them from the same m).
     if nd > 0:
-        w(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd))};")
+        w.locals.append(f"const int64_t {', '.join(f'n{d} = m[{d}]' for d in range(nd))};")
+    for k, a in enumerate(arrays):
+        for j, bc in enumerate(a.source.broadcastable):
+            if not bc:
+                w.locals.append(f"const int64_t s{k}_{j} = m[{offsets[k] + a.source.ndim + j}];")
+    for k, v in enumerate(kernel.outputs, len(arrays)):
+        for d in range(v.ndim):
+            w.locals.append(f"const int64_t s{k}_{d} = m[{offsets[k] + v.ndim + d}];")
+    for line in w.locals:
+        w(line)
     for k, a in enumerate(arrays):  # inputs must fit the iteration space
         for j, bc in enumerate(a.source.broadcastable):
             want = "1" if bc else f"n{a.axes.index(j)}"
             w(f"if (m[{offsets[k] + j}] != {want}) return {k + 1};")
-            if not bc:
-                w(f"const int64_t s{k}_{j} = m[{offsets[k] + a.source.ndim + j}];")
-    for k, v in enumerate(kernel.outputs, len(arrays)):
-        for d in range(v.ndim):
-            w(f"const int64_t s{k}_{d} = m[{offsets[k] + v.ndim + d}];")
     total = " * ".join(f"n{d}" for d in range(nd)) or "1"
     w(f"const int64_t total = {total};")
     w("if (total == 0) { " + _empty_fill(kernel, arrays) + "return 0; }")
@@ -483,40 +492,80 @@ CHUNK = 512  # elements of a row of partials: on the stack, and in L1 beside the
 
 def _rows_of_partials(w: _Writer, kernel: Kernel, arrays, reduced: set[int], load, index) -> None:
     """A reduction that keeps the innermost axis (a column sum): the reduced axes loop outside
-    it and each thread accumulates a chunk of that axis in a row of partials, so the inner loop
-    runs along memory and vectorizes. Each output element is still one thread's, reduced in
-    order."""
+    it and a piece of that axis accumulates in a row of partials, so the inner loop runs along
+    memory and vectorizes. Where no other axis is kept, the rows (the first reduced axis) go in
+    chunks to the worker pool (eqsat/codegen/pool.py), each chunk its own row of partials, added
+    in chunk order at the end: the chunks depend on the shape alone, so the result does not
+    depend on the number of threads. (Chunks of columns instead, as OpenMP shared it before,
+    ran a 2048x512 tanh-and-sum at a third of one thread's speed: every chunk walks every page.)
+    """
     nd, red = kernel.ndim, kernel.reduce
     last = nd - 1
     outer = [d for d in range(last) if d not in reduced]
+    split = min(reduced, default=None)
     acc_t = accumulator(red.op, red.out.dtype)
     ct = C_TYPES[acc_t]
     (x,) = red.inputs
     k_out = len(arrays) + kernel.outputs.index(red.out)
-    w(f"#pragma omp parallel num_threads({_threads(kernel)})")
-    w.open("")
-    w(THREAD_IDS)
-    w(f"const int64_t first = n{last} * t / nt, end = n{last} * (t + 1) / nt;")
-    w(f"{ct} acc[{CHUNK}];")
-    w.open(f"for (int64_t lo = first; lo < end; lo += {CHUNK})")
-    w(f"const int64_t hi = end - lo < {CHUNK} ? end : lo + {CHUNK};")
+    n = len(arrays) + len(kernel.outputs)
+    name = f"{kernel.name}_rows{len(w.before)}"
+    v = _Writer()
+    v(f"const struct {name}_job *job = (const struct {name}_job *)arg;")
+    v(f"char *{', *'.join(f'p{k} = job->p[{k}]' for k in range(n))};")
+    v("const int64_t *m = job->m;")
+    for line in w.locals:
+        v(line)
+    if split is not None:
+        v(f"const int64_t first = eq_cut(n{split}, c, job->chunks),")
+        v(f"              end = eq_cut(n{split}, c + 1, job->chunks);")
+    v(f"{ct} acc[{CHUNK}];")
+    v.open(f"for (int64_t lo = 0; lo < n{last}; lo += {CHUNK})")
+    v(f"const int64_t hi = n{last} - lo < {CHUNK} ? n{last} : lo + {CHUNK};")
     for d in outer:
-        w.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
-    w(f"for (int64_t j = 0; j < hi - lo; j++) acc[j] = {identity(red.op, acc_t)};")
+        v.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
+    v(f"for (int64_t j = 0; j < hi - lo; j++) acc[j] = {identity(red.op, acc_t)};")
     for d in sorted(reduced):
-        w.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
-    w("#pragma omp simd")
-    w.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
-    names = _body(w, kernel, arrays, load)
-    _store(w, kernel, arrays, names, index)
-    w(REDUCE[red.op](f"acc[i{last} - lo]", cast(names[id(x)], x.dtype, acc_t)))
-    w.close(1 + len(reduced))
-    w.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+        lo, hi = ("first", "end") if d == split else ("0", f"n{d}")
+        v.open(f"for (int64_t i{d} = {lo}; i{d} < {hi}; i{d}++)")
+    v("#pragma omp simd")
+    v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+    names = _body(v, kernel, arrays, load)
+    _store(v, kernel, arrays, names, index)
+    v(REDUCE[red.op](f"acc[i{last} - lo]", cast(names[id(x)], x.dtype, acc_t)))
+    v.close(1 + len(reduced))
+    v.open("if (job->parts)")  # (outer is empty: one row of partials per chunk)
+    v(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++) "
+      f"job->parts[c * n{last} + i{last}] = acc[i{last} - lo];")  # fmt: skip
+    v.close()
+    v.open("else")
+    v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
     out = _reduced_offset(kernel, red, k_out)
-    w(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = "
+    v(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = "
       f"{cast(f'acc[i{last} - lo]', acc_t, red.out.dtype)};")  # fmt: skip
-    w.close(1 + len(outer) + 1)
-    w.close()
+    v.close(2 + len(outer) + 1)
+    w.before.append(
+        f"struct {name}_job {{ char *p[{n}]; const int64_t *m; int64_t chunks; "
+        f"{ct} *parts; }};\n"
+        f"static void {name}(void *arg, int64_t c) {{\n" + "\n".join(v.lines) + "\n}\n"
+    )
+    pointers = ", ".join(f"p{k}" for k in range(n))
+    if outer or split is None:  # (each output element needs all of the reduced axes: one chunk)
+        w(f"struct {name}_job job = {{{{{pointers}}}, m, 1, 0}};")
+        w(f"{name}(&job, 0);")
+        return
+    w(f"int64_t chunks = eq_parts(total, {_threshold(kernel)}, n{split});")
+    w(f"{ct} *parts = chunks > 1 ? ({ct} *)malloc(sizeof({ct}) * chunks * n{last}) : 0;")
+    w("if (!parts) chunks = 1;  /* (no memory: one chunk, written straight out) */")
+    w(f"struct {name}_job job = {{{{{pointers}}}, m, chunks, parts}};")
+    w(f"eq_run_chunks({name}, &job, chunks);")
+    w.open("if (parts)")
+    w.open(f"for (int64_t i{last} = 0; i{last} < n{last}; i{last}++)")
+    w(f"{ct} acc = parts[i{last}];")
+    combine = REDUCE[red.op]("acc", f"parts[c * n{last} + i{last}]")
+    w(f"for (int64_t c = 1; c < chunks; c++) {{ {combine} }}")
+    w(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = {cast('acc', acc_t, red.out.dtype)};")
+    w.close(2)
+    w("free(parts);")
 
 
 def _reduced_offset(kernel: Kernel, red: Apply, k: int) -> str:

@@ -379,6 +379,7 @@ def _simd_declarations(names: tuple[str, ...]) -> list[str]:
 PRELUDE = "\n".join(
     [
         "#include <stdint.h>",
+        "#include <stdlib.h>",
         "#include <math.h>",
         "#ifdef _OPENMP",
         "#include <omp.h>",

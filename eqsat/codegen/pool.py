@@ -328,5 +328,18 @@ static inline int64_t eq_chunk(int64_t total, int64_t from) {{
     const int64_t even = (total + {MOST_CHUNKS - 1}) / {MOST_CHUNKS};
     return (even + {CHUNK - 1}) / {CHUNK} * {CHUNK};
 }}
+/* Chunks of a loop of `total` elements cut along an axis of `span`: one below `from`, else
+   about one per CHUNK elements, at most {MOST_CHUNKS}, each at least 8 along the axis (a
+   64-byte line of doubles: two threads never write the same line). */
+static inline int64_t eq_parts(int64_t total, int64_t from, int64_t span) {{
+    int64_t n = total < from ? 1 : (total + {CHUNK - 1}) / {CHUNK};
+    if (n > {MOST_CHUNKS}) n = {MOST_CHUNKS};
+    if (n > span / 8) n = span / 8;
+    return n < 1 ? 1 : n;
+}}
+/* Where chunk c of `chunks` starts along an axis of `span` (c == chunks: the end). */
+static inline int64_t eq_cut(int64_t span, int64_t c, int64_t chunks) {{
+    return c >= chunks ? span : span * c / chunks / 8 * 8;
+}}
 """
 SETTER = "void eq_set_pool(void *pool);"
