@@ -39,9 +39,12 @@ from eqsat.graph import Apply, Constant, Variable
 
 # Elements below which one thread runs a loop: waking another costs more than it saves. A loop
 # of arithmetic alone is bound by memory and gains less from a second core than one with
-# transcendental math (an MLP's tanh-gradient kernel ran 2x slower on 2 threads than on 1).
+# transcendental math: x*y + z took 58.2 us on one thread and 41.3 on the pool at 2**17
+# elements, 40.6 and 38.3 at 70,000, the same at 40,000. (It was 2**18 while OpenMP split
+# column sums by columns and OpenBLAS's threads spun: an MLP's tanh-gradient kernel then ran
+# 2x slower on 2 threads.)
 PARALLEL = 1 << 15
-PARALLEL_CHEAP = 1 << 18
+PARALLEL_CHEAP = 1 << 16
 MATH = frozenset({
     "exp", "log", "log1p", "expm1", "log2", "log10", "sin", "cos", "tan", "tanh", "erf",
     "sigmoid", "softplus", "pow", "sqrt", "true_div",
