@@ -12,6 +12,7 @@ import pytest
 import eqsat as theano
 import eqsat.tensor as T
 from eqsat.codegen import blas, c_split, pool
+from eqsat.runtime import contract
 
 BACKEND_INDEPENDENT = True  # compares the backends itself
 
@@ -47,7 +48,8 @@ def _operand(a: np.ndarray, layout: str) -> np.ndarray:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("layout", ["contiguous", "fortran", "sliced"])
 # An MLP's 10-class layer: past SPLIT with n*k small, so each is cut into blocks of rows (301
-# rows: the last block is short), and a product too wide to cut.
+# rows: the last block is short) or, with a^T, into shares of the depth k; and a product too
+# wide to cut.
 @pytest.mark.parametrize("shape", [(301, 512, 10), (301, 10, 512), (512, 301, 10), (64, 300, 300)])
 def test_products_match_numpy(dtype, layout, shape):
     m, k, n = shape
@@ -55,16 +57,16 @@ def test_products_match_numpy(dtype, layout, shape):
     a = _operand(rng.standard_normal((m, k)).astype(dtype), layout)
     b = _operand(rng.standard_normal((k, n)).astype(dtype), layout)
     at = _operand(rng.standard_normal((k, m)).astype(dtype), layout)
+    b2 = _operand(rng.standard_normal((k, n)).astype(dtype), layout)
     c = rng.standard_normal((m, n)).astype(dtype)
-    ma, mb, mat = (T.tensor(dtype, broadcastable=(False, False)) for _ in range(3))
-    mc = T.tensor(dtype, broadcastable=(False, False))
-    outs = [T.dot(ma, mb), mc - 0.5 * T.dot(mat.T, mb)]
-    fc = theano.function([ma, mb, mat, mc], outs, mode="c")
-    assert sum(s.kind == "blas" for s in fc.thunk.plan.steps if hasattr(s, "kind")) == 2
-    a64, b64, at64 = (v.astype("float64") for v in (a, b, at))
-    want = [a64 @ b64, c - 0.5 * (at64.T @ b64)]
+    ma, mb, mat, mb2, mc = (T.tensor(dtype, broadcastable=(False, False)) for _ in range(5))
+    outs = [T.dot(ma, mb), mc - 0.5 * T.dot(mat.T, mb), T.dot(mat.T, mb2)]  # (beta 1, then 0)
+    fc = theano.function([ma, mb, mat, mb2, mc], outs, mode="c")
+    assert sum(s.kind == "blas" for s in fc.thunk.plan.steps if hasattr(s, "kind")) == 3
+    a64, b64, at64, b264 = (v.astype("float64") for v in (a, b, at, b2))
+    want = [a64 @ b64, c - 0.5 * (at64.T @ b64), at64.T @ b264]
     rtol = 1e-12 if dtype == "float64" else 2e-5
-    for got, w in zip(fc(a, b, at, c), want, strict=True):
+    for got, w in zip(fc(a, b, at, b2, c), want, strict=True):
         assert got.dtype == dtype
         np.testing.assert_allclose(got, w, rtol=rtol, atol=rtol * 30 * np.sqrt(k))
 
@@ -105,3 +107,19 @@ def test_split_products_do_not_depend_on_the_number_of_threads():
         assert done.returncode == 0, done.stderr[-2000:]
         outs.append(done.stdout.strip())
     assert outs[0] == outs[1] and outs[0]
+
+
+@pytest.mark.parametrize(("ta", "m", "k"), [(True, 512, 300), (False, 300, 512)])
+def test_a_split_product_with_beta_0_never_reads_c(ta, m, k):
+    # BLAS's contract: with beta 0, C is written, never read (a nan there must not survive).
+    if c_split.functions("float64") is None:
+        pytest.skip("the split products could not be built")
+    gemm, _ = c_split.functions("float64")
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((k, m) if ta else (m, k))
+    b = rng.standard_normal((k, 10))
+    c = np.full((m, 10), np.nan)
+    flag = blas.TRANS if ta else blas.NO_TRANS
+    ptr = [contract.pointer(v) for v in (a, b, c)]
+    gemm(flag, blas.NO_TRANS, m, 10, k, 2.0, ptr[0], a.shape[1], ptr[1], 10, 0.0, ptr[2], 10)
+    np.testing.assert_allclose(c, 2 * ((a.T if ta else a) @ b), rtol=1e-12, atol=1e-12)
