@@ -15,7 +15,7 @@ function creation), NumPy written by hand (forward and backward), PyTensor with 
 (mode="CVM") and with its default backend (mode="NUMBA"), and jax.jit on the CPU with float64.
 Each row gives the median time of one call, the number of timed calls (more for fast rows, at
 least a few for slow ones; timed in turns with the other rows of its workload, each turn after
-two untimed calls), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it works,
+untimed calls for 20 ms), the time relative to eqsat ("x eqsat", >1 is slower; mode c if it works,
 else the first mode that does), and whether one call from the starting state agrees with
 the NumPy version (allclose, rtol 1e-6): "MISMATCH" marks fast code that computes something else.
 Training steps change their parameters on every call, as training does. Peers that are not
@@ -33,6 +33,7 @@ import gc
 import importlib
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import os
 import platform
@@ -58,7 +59,10 @@ RESULT_TAG = "BENCH_BACKEND_RESULT"  # marks the compile child's answer on its s
 # calls; NumPy's where eqsat does not run them) spin for 0.1 s after each call, on the cores the
 # next row would use.
 SETTLE = 0.15
-WARM = 2  # untimed calls at the start of each turn: the caches hold the last row's data
+# Untimed calls at the start of each turn, at least WARM of them and for at least WARM_S: the
+# caches hold the last row's data, and threads (eqsat's pool, XLA's) wake from the pause (an
+# eqsat LR step at N=400 timed 103 us in turns after 2 such calls, 65 us alone).
+WARM, WARM_S = 2, 0.02
 
 Call = Callable[[], Any]
 
@@ -77,7 +81,7 @@ class Settings:
     rounds: int  # turns in which the rows of one workload are timed, each with its share
 
 
-FULL = Settings(1.0, 5, 200, (400, 4000), 10**7, 10_000, 7, 5)
+FULL = Settings(1.0, 5, 1000, (400, 4000), 10**7, 10_000, 7, 5)
 QUICK = Settings(0.2, 3, 20, (400,), 10**6, 1_000, 3, 1)
 
 
@@ -415,7 +419,10 @@ def time_calls(call: Call, s: Settings, loops: int = 1) -> list[float]:
     most = max(least, s.max_runs // s.rounds)
     gc.disable()  # as timeit does: a collection inside a sample is noise
     try:
-        for _ in range(WARM):
+        start = time.perf_counter()
+        for n in itertools.count():
+            if n >= WARM and time.perf_counter() - start >= WARM_S:
+                break
             call()
         start = time.perf_counter()
         while len(samples) < most and (
