@@ -1,18 +1,16 @@
 """BLAS calls cut into shares that run on several cores, each share a BLAS call of its own.
 
 OpenBLAS threads a product by cutting it into parts that share packed panels and wait on each
-other; on a skinny product (one of n and k small, as an MLP's 10-class layer has) that costs
-more than it saves: h @ W2 at 256x512x10 took 66.9 us on two cores, h.T @ dz 74.8, dz @ W2.T
-114.6. `eq_gemm` instead cuts such a product into blocks of rows of C, each a BLAS call on its
-rows, which the worker pool (eqsat/codegen/pool.py) runs: 35.7, 41.8 and 71.5 us. A block's
-m*n*k stays at most `BLOCK` = OpenBLAS's SMP_THRESHOLD_MIN, below which OpenBLAS runs a product
-in the calling thread whatever its thread settings: parts of a threaded product inside a pool
-chunk would wait for each other in one thread. With op(a) = a^T, a block of rows of C would
-read a strip of a's columns across all of a's rows (every page of it, for each block), so such a
-product with a small C (an MLP's weight gradient h.T @ dz) is cut along its depth k instead:
-each chunk a run of a's rows into a partial C of its own, added in chunk order (the in-step
-time of the MLP's 512x256x10 update went from 131 to 102 us). The cuts depend on the shapes
-alone, so the results do not depend on how many threads run them.
+other; on a skinny product (n*k small, as an MLP's 10-class layer has) that costs more than it
+saves. `eq_gemm` instead cuts such a product into about `CHUNKS` blocks of rows of C, each a BLAS
+call on its rows, which the worker pool (eqsat/codegen/pool.py) runs. Interleaved medians of
+200 calls on this 2-core machine, hot caches (and after evicting them): h.T @ dz at 512x256x10
+took 75.2 us through OpenBLAS (124.2), 41.0 in 8 blocks (81.8), 92.6 in 21 blocks (126.0: each
+call packs b again and takes OpenBLAS's buffer lock); h @ W2 61.8 (106.1) and 32.2 (64.9);
+dz @ W2.T 122.5 (157.3) and 58.0 (94.0). A block's m*n*k stays at most what OpenBLAS runs in the
+calling thread (`block()`): the parts of a threaded product inside a pool chunk would wait for
+each other in one thread. The blocks depend on the shapes and block() alone, so the results
+do not depend on how many threads run them.
 
 `eq_gemv` splits a matrix-vector product, which OpenBLAS runs on one core, over the cores with
 OpenMP: rows of y = A x, columns of y = A^T x (0.75x the time at 400x784).
@@ -24,16 +22,20 @@ import functools
 import string
 from typing import Any
 
+import numpy as np
+
 from eqsat.codegen import blas, pool
 from eqsat.codegen.compile import CompileError, load
 
-BLOCK = 1 << 16  # m*n*k of one block of a split product (see above)
+CHUNKS = 8  # blocks of a split product (fewer where a block would have under 8 rows)
 SPLIT = 1 << 18  # m*n*k from which a skinny product is split
 GEMV_SPLIT = 1 << 16  # m*n from which a gemv is split
+# OpenBLAS runs a product of m*n*k <= 65536 * GEMM_MULTITHREAD_THRESHOLD (a build setting, 4 by
+# default) in the calling thread; block() tries these sizes, largest first.
+BLOCKS = (1 << 18, 1 << 17, 1 << 16)
 
 _SOURCE = string.Template(r"""
 #include <stdint.h>
-#include <stdlib.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -44,6 +46,7 @@ typedef void (*eq_task)(void *, int64_t);
 static gemv_t gemv;
 static gemm_t gemm;
 static void (*run)(eq_task, void *, int64_t);
+static int64_t block;  /* m*n*k of a block at most (see block()) */
 
 void eq_gemv(int order, int trans, $I m, $I n, $R alpha, const char *a, $I lda,
              const char *x, $I incx, $R beta, char *y, $I incy) {
@@ -80,63 +83,27 @@ static void gemm_rows(void *arg, int64_t i) {
          j->beta, j->c + lo * j->ldc, j->ldc);
 }
 
-struct depth_job {
-    int ta, tb; $I m, n; const $R *a; $I lda; const $R *b; $I ldb; $R *parts;
-    int64_t k, chunks, step;
-};
-
-/* Chunk i's share of the depth (k), in steps of at most BLOCK m*n*k, into its own partial C. */
-static void gemm_depth(void *arg, int64_t i) {
-    const struct depth_job *j = (const struct depth_job *)arg;
-    const int64_t lo = j->k * i / j->chunks, hi = j->k * (i + 1) / j->chunks;
-    $R *part = j->parts + i * (int64_t)j->m * j->n;
-    for (int64_t s = lo; s < hi; s += j->step) {
-        const int64_t e = hi - s < j->step ? hi : s + j->step;
-        const $R *a = j->ta == 111 ? j->a + s : j->a + s * j->lda;  /* columns of op(a) */
-        const $R *b = j->tb == 111 ? j->b + s * j->ldb : j->b + s;  /* rows of op(b) */
-        gemm(101, j->ta, j->tb, j->m, j->n, ($I)(e - s), 1, a, j->lda, b, j->ldb, s == lo ? 0 : 1,
-             part, j->n);
-    }
-}
-
 /* Row-major C = alpha op(a) op(b) + beta C, as cblas_?gemm(101, ...) takes it. */
 void eq_gemm(int ta, int tb, $I m, $I n, $I k, $R alpha, const char *a, $I lda,
              const char *b, $I ldb, $R beta, char *c, $I ldc) {
-    const int64_t panel = (int64_t)n * k, out = (int64_t)m * n;
-    $R *C = ($R *)c;
-    if (run && ta == 112 && out > 0 && out * 8 <= $BLOCK && out * k >= $SPLIT && k >= 16) {
-        /* op(a) = a^T: blocks of rows of C would each read a strip of a's columns across all
-           its rows; cut the depth instead (rows of a), each chunk into its own partial C. */
-        int64_t chunks = k / 8 < $MOST ? k / 8 : $MOST;
-        $R *parts = ($R *)malloc(sizeof($R) * chunks * out);
-        if (parts) {
-            struct depth_job j = {ta, tb, m, n, (const $R *)a, lda, (const $R *)b, ldb, parts, k,
-                                  chunks, $BLOCK / out};
-            run(gemm_depth, &j, chunks);
-            for (int64_t r = 0; r < m; r++)
-                for (int64_t q = 0; q < n; q++) {
-                    $R sum = parts[r * n + q];
-                    for (int64_t i = 1; i < chunks; i++) sum += parts[i * out + r * n + q];
-                    $R *at = C + r * ldc + q;  /* (beta 0: C is not read, as BLAS has it) */
-                    *at = beta == 0 ? alpha * sum : beta * *at + alpha * sum;
-                }
-            free(parts);
-            return;
-        }
-    }
-    if (!run || panel == 0 || panel * 8 > $BLOCK || (int64_t)m * panel < $SPLIT) {
-        gemm(101, ta, tb, m, n, k, alpha, (const $R *)a, lda, (const $R *)b, ldb, beta, C, ldc);
+    const int64_t panel = (int64_t)n * k, most = panel > 0 ? block / panel : 0;
+    const int64_t even = (m + $CHUNKS - 1) / $CHUNKS;  /* (rows of $CHUNKS blocks) */
+    const int64_t rows = even < 8 ? 8 : even > most ? most : even;
+    if (!run || rows < 8 || m < 2 * rows || (int64_t)m * panel < $SPLIT) {
+        gemm(101, ta, tb, m, n, k, alpha, (const $R *)a, lda, (const $R *)b, ldb, beta,
+             ($R *)c, ldc);
         return;
     }
-    struct rows_job j = {ta, tb, n, k, alpha, (const $R *)a, lda, (const $R *)b, ldb, beta, C,
-                         ldc, m, $BLOCK / panel};
+    struct rows_job j = {ta, tb, n, k, alpha, (const $R *)a, lda, (const $R *)b, ldb, beta,
+                         ($R *)c, ldc, m, rows};
     run(gemm_rows, &j, (m + j.rows - 1) / j.rows);
 }
 
-void eq_set(void *gv, void *gm, void *pool) {
+void eq_set(void *gv, void *gm, void *pool, int64_t most) {
     gemv = (gemv_t)gv;
     gemm = (gemm_t)gm;
     run = (void (*)(eq_task, void *, int64_t))pool;
+    block = most;
 }
 """)
 
@@ -149,13 +116,11 @@ def functions(dtype: str) -> tuple[Any, Any] | None:
     if found is None:
         return None
     (p, real), i = ("d", "double") if dtype == "float64" else ("s", "float"), found.int_type
-    source = _SOURCE.substitute(
-        I=i, R=real, BLOCK=BLOCK, SPLIT=SPLIT, GEMV_SPLIT=GEMV_SPLIT, MOST=pool.MOST_CHUNKS
-    )
+    source = _SOURCE.substitute(I=i, R=real, CHUNKS=CHUNKS, SPLIT=SPLIT, GEMV_SPLIT=GEMV_SPLIT)
     cdef = (
         f"void eq_gemv(int, int, {i}, {i}, {real}, void *, {i}, void *, {i}, {real}, void *, "
         f"{i});\nvoid eq_gemm(int, int, {i}, {i}, {i}, {real}, void *, {i}, void *, {i}, "
-        f"{real}, void *, {i});\nvoid eq_set(void *, void *, void *);"
+        f"{real}, void *, {i});\nvoid eq_set(void *, void *, void *, int64_t);"
     )
     try:
         library = load(source, cdef)
@@ -166,5 +131,22 @@ def functions(dtype: str) -> tuple[Any, Any] | None:
         ffi.cast("void *", found.functions[p + "gemv"]),
         ffi.cast("void *", found.functions[p + "gemm"]),
         ffi.cast("void *", pool.address() or 0),
+        block(),
     )
     return library.lib.eq_gemm, library.lib.eq_gemv
+
+
+@functools.cache
+def block() -> int:
+    """The largest m*n*k of BLOCKS that OpenBLAS runs in the calling thread: where the pool runs
+    OpenBLAS's threads (pool.drive_blas), one product of each size, largest first, until one
+    reaches the pool; elsewhere the smallest, which OpenBLAS never threads."""
+    jobs = pool.blas_jobs()
+    if jobs is None or blas.find() is None:
+        return BLOCKS[-1]
+    for size in BLOCKS[:-1]:
+        before = jobs()
+        blas.call_gemm(np.ones((size // (64 * 64), 64)), np.ones((64, 64)))
+        if jobs() == before:
+            return size
+    return BLOCKS[-1]

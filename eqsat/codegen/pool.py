@@ -297,6 +297,11 @@ def drive_blas() -> bool:
     return False
 
 
+def blas_jobs() -> Callable[[], int] | None:
+    """The count of BLAS calls whose parts the pool has run, where it runs them (drive_blas)."""
+    return _library().lib.eq_pool_blas_jobs if drive_blas() else None
+
+
 _SETTERS = ("scipy_openblas_{f}64_", "scipy_openblas_{f}", "openblas_{f}")
 _HELD: list[object] = []
 

@@ -48,8 +48,7 @@ def _operand(a: np.ndarray, layout: str) -> np.ndarray:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("layout", ["contiguous", "fortran", "sliced"])
 # An MLP's 10-class layer: past SPLIT with n*k small, so each is cut into blocks of rows (301
-# rows: the last block is short) or, with a^T, into shares of the depth k; and a product too
-# wide to cut.
+# rows: the last block is short); and a product too wide to cut.
 @pytest.mark.parametrize("shape", [(301, 512, 10), (301, 10, 512), (512, 301, 10), (64, 300, 300)])
 def test_products_match_numpy(dtype, layout, shape):
     m, k, n = shape
@@ -74,18 +73,30 @@ def test_products_match_numpy(dtype, layout, shape):
 def test_skinny_blocks_stay_in_one_thread_each():
     # A block handed to the pool must be one BLAS call OpenBLAS does not thread itself: the
     # parts of a threaded product inside a chunk would wait on each other in one thread.
-    if c_split.functions("float64") is None or not pool.drive_blas():
+    if c_split.functions("float64") is None or pool.blas_jobs() is None:
         pytest.skip("needs the split products and the pool running BLAS's threads")
-    jobs = pool._library().lib.eq_pool_blas_jobs
+    jobs = pool.blas_jobs()
     rng = np.random.default_rng(0)
     h, w = rng.standard_normal((256, 512)), rng.standard_normal((512, 10))
     x, y = T.dmatrix(), T.dmatrix()
     f = theano.function([x, y], T.dot(x, y), mode="c")
-    assert 256 * 512 * 10 >= c_split.SPLIT and 512 * 10 * 8 <= c_split.BLOCK
+    assert 256 * 512 * 10 >= c_split.SPLIT  # (split)
     before = jobs()
     got = f(h, w)
     assert jobs() == before
     np.testing.assert_allclose(got, h @ w, rtol=1e-12, atol=1e-12)
+
+
+def test_the_block_size_is_what_blas_keeps_in_one_thread():
+    jobs = pool.blas_jobs()
+    if jobs is None or (os.cpu_count() or 1) < 2:
+        pytest.skip("needs the pool running BLAS's threads, on 2 cores or more")
+    size = c_split.block()
+    assert size in c_split.BLOCKS
+    for rows, threaded in ((size // 4096, False), (4 * size // 4096, True)):
+        before = jobs()
+        blas.call_gemm(np.ones((rows, 64)), np.ones((64, 64)))  # (rows x 64) @ (64 x 64)
+        assert (jobs() > before) == threaded, (rows, size)
 
 
 CHILD = """
