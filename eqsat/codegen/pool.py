@@ -218,7 +218,9 @@ void eq_pool_blas(int sync, eq_dojob dojob, int num, size_t size, void *data, in
     (void)sync;  /* (OpenBLAS always asks to wait) */
     blas_job_t b = {dojob, (char *)data, size, arg};
     job_t j = {blas_part, &b, num, 0, 0};
-    if (num <= 1 || in_chunk) {  /* in a chunk: only BLAS-2 calls (gemv), whose parts stand alone */
+    /* In a chunk the caller is a row pass's gemv, whose parts stand alone, so they run here in
+       turn; a chunk's products (eqsat/codegen/c_split.py) are kept to sizes OpenBLAS runs whole. */
+    if (num <= 1 || in_chunk) {
         for (int c = 0; c < num; c++) blas_part(&b, c);
         return;
     }
