@@ -279,8 +279,13 @@ def address() -> int | None:
 def drive_blas() -> bool:
     """Make the pool run BLAS's threaded calls (OpenBLAS's threads callback), so that BLAS's own
     threads don't spin on the cores after each call; whether it does."""
+    if config.blas_threads not in ("eqsat", "blas"):
+        raise ValueError(
+            "config.blas_threads (EQSAT_BLAS_THREADS) must be 'eqsat' or 'blas', got "
+            f"{config.blas_threads!r}"
+        )
     library, found = _library(), blas.find()
-    if config.blas_threads != "eqsat" or library is None or found is None:
+    if config.blas_threads == "blas" or library is None or found is None:
         return False
     if not library.lib.eq_pool_pinned():  # (its workers could not outlive the library)
         return False

@@ -234,10 +234,17 @@ def test_threads_and_a_forked_child_multiply_right_on_the_pool():
     )
 
 
-def test_blas_keeps_its_own_threads_when_asked():
-    code = "from eqsat.codegen import pool; print(pool.drive_blas())"
-    env = {**os.environ, "EQSAT_BLAS_THREADS": "blas"}
+@pytest.mark.parametrize(("value", "says"), [("blas", "False"), ("openblas", "ValueError")])
+def test_blas_keeps_its_own_threads_when_asked(value, says):
+    code = (
+        "from eqsat.codegen import pool\n"
+        "try:\n    print(pool.drive_blas())\n"
+        "except ValueError as e:\n    print('ValueError', e)"
+    )
+    env = {**os.environ, "EQSAT_BLAS_THREADS": value}
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
     )
-    assert done.stdout.strip() == "False", done.stderr
+    assert done.stdout.strip().startswith(says), done.stderr
+    if says == "ValueError":
+        assert "'openblas'" in done.stdout and "EQSAT_BLAS_THREADS" in done.stdout
