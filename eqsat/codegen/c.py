@@ -9,12 +9,12 @@ loop's. When every operand is contiguous (or a scalar) the loop is one flat loop
 nested strided loops, written twice: with the innermost loop's step a constant where every
 operand steps one element along it, and with every stride a variable. Innermost loops are `omp
 simd` (vectorized, with glibc's vector math). Past `PARALLEL` elements (`PARALLEL_CHEAP` for
-arithmetic alone) a flat loop goes in chunks to the worker pool (eqsat/codegen/pool.py), and
-OpenMP splits the outer one of nested loops across cores. A reduction that keeps the innermost
-axis (a column sum) hands chunks of rows to the pool, each with its own row of partials, added
-in chunk order. Reductions over all axes give each thread a share and keep one partial per
-thread, combined in thread order so the result does not depend on timing; others give each
-output element to one thread.
+arithmetic alone) the loops go in chunks to the worker pool (eqsat/codegen/pool.py): a flat loop
+in pieces of its length, nested loops in runs of their outer loop. A reduction over every axis
+keeps one partial per chunk; one that keeps the innermost axis (a column sum) gives each chunk
+its rows and a row of partials; the partials are combined in chunk order. Chunks depend on the
+shape alone, so results depend on neither timing nor the number of threads. Other reductions
+give each output element to one chunk.
 """
 
 from __future__ import annotations
@@ -49,18 +49,11 @@ MATH = frozenset({
     "exp", "log", "log1p", "expm1", "log2", "log10", "sin", "cos", "tan", "tanh", "erf",
     "sigmoid", "softplus", "pow", "sqrt", "true_div",
 })  # fmt: skip
-MAX_THREADS = 256
-THREAD_IDS = "const int t = eq_thread(), nt = eq_team();"  # inside a parallel region
 
 
 def _threshold(kernel: Kernel) -> int:
     """Elements from which a kernel's loop is shared among threads."""
     return PARALLEL if any(n.op in MATH for n in kernel.computed) else PARALLEL_CHEAP
-
-
-def _threads(kernel: Kernel) -> str:
-    """The C expression of a kernel's thread count (in an OpenMP loop)."""
-    return f"eq_threads(total, {_threshold(kernel)})"
 
 
 def fusable(node: Apply) -> bool:
@@ -183,14 +176,14 @@ def render(kernel: Kernel) -> Rendered:
     for k, v in enumerate(kernel.outputs, len(arrays)):
         for d in range(v.ndim):
             w.locals.append(f"const int64_t s{k}_{d} = m[{offsets[k] + v.ndim + d}];")
+    total = " * ".join(f"n{d}" for d in range(nd)) or "1"
+    w.locals.append(f"const int64_t total = {total};")
     for line in w.locals:
         w(line)
     for k, a in enumerate(arrays):  # inputs must fit the iteration space
         for j, bc in enumerate(a.source.broadcastable):
             want = "1" if bc else f"n{a.axes.index(j)}"
             w(f"if (m[{offsets[k] + j}] != {want}) return {k + 1};")
-    total = " * ".join(f"n{d}" for d in range(nd)) or "1"
-    w(f"const int64_t total = {total};")
     w("if (total == 0) { " + _empty_fill(kernel, arrays) + "return 0; }")
     _loops(w, kernel, arrays)
     w("return 0;")
@@ -364,7 +357,7 @@ def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
         accumulate(names)
         w2.close()
 
-    _full_reduction(w, kernel, red, "total", loops, len(arrays))
+    _full_reduction(w, kernel, red, "total", loops, arrays)
 
 
 def _simd(red: Apply | None) -> str:
@@ -377,29 +370,30 @@ def _simd(red: Apply | None) -> str:
     return ""  # max and min propagate nan: kept in order
 
 
-def _full_reduction(w, kernel, red, extent: str, loops, n_arrays: int) -> None:
-    """A reduction over every axis: each thread reduces a contiguous share of the first loop's
-    `extent` into its own partial, and the partials are combined in thread order (so the
-    result does not depend on timing). `loops(w, accumulate)` writes the loop nest over
-    [lo, hi) of that extent."""
+def _full_reduction(w, kernel, red, extent: str, loops, arrays: list[_Operand]) -> None:
+    """A reduction over every axis: the first loop's `extent` goes to the worker pool in chunks,
+    each reduced into a partial of its own, and the partials are combined in chunk order (the
+    chunks depend on the shape alone, so the result depends on neither timing nor the number of
+    threads). `loops(w, accumulate)` writes the loop nest over [lo, hi) of that extent."""
     acc_t = accumulator(red.op, red.out.dtype)
     ct = C_TYPES[acc_t]
-    k_out = n_arrays + kernel.outputs.index(red.out)
-    w(f"{ct} part[{MAX_THREADS}];")
-    w(f"int used = 1, threads = {_threads(kernel)};")
-    w(f"if (threads > {MAX_THREADS}) threads = {MAX_THREADS};")
-    w("#pragma omp parallel num_threads(threads)")
-    w.open("")
-    w(THREAD_IDS)
-    w("if (t == 0) used = nt;")
-    w(f"const int64_t lo = {extent} * t / nt, hi = {extent} * (t + 1) / nt;")
-    w(f"{ct} acc = {identity(red.op, acc_t)};")
-    loops(w, lambda names: _accumulate(w, red, names, acc_t))
-    w("part[t] = acc;")
-    w.close()
+    k_out = len(arrays) + kernel.outputs.index(red.out)
+
+    def nest(v: _Writer) -> None:
+        v(f"const int64_t lo = {extent} * c / job->chunks,")
+        v(f"              hi = {extent} * (c + 1) / job->chunks;")
+        v(f"{ct} acc = {identity(red.op, acc_t)};")
+        loops(v, lambda names: _accumulate(v, red, names, acc_t))
+        v(f"(({ct} *)job->parts)[c] = acc;")
+
+    name = _chunk_function(w, kernel, arrays, "all", nest)
+    w(f"{ct} part[{pool.MOST_CHUNKS}];")
+    w(f"const int64_t chunks = eq_rows(total, {_threshold(kernel)}, {extent});")
+    w(f"struct {name}_job job = {{{{{_pointers(kernel, arrays)}}}, m, chunks, part}};")
+    w(f"eq_run_chunks({name}, &job, chunks);")
     w(f"{ct} acc = part[0];")
-    combine = REDUCE[red.op]("acc", "part[t]")
-    w(f"for (int t = 1; t < used; t++) {{ {combine} }}")
+    combine = REDUCE[red.op]("acc", "part[c]")
+    w(f"for (int64_t c = 1; c < chunks; c++) {{ {combine} }}")
     w(f"*({C_TYPES[red.out.dtype]}*)p{k_out} = {cast('acc', acc_t, red.out.dtype)};")
 
 
@@ -455,39 +449,76 @@ def _nested(
             accumulate(names)
             w2.close(nd)
 
-        _full_reduction(w, kernel, red, f"n{order[0]}", loops, len(arrays))
+        _full_reduction(w, kernel, red, f"n{order[0]}", loops, arrays)
         return
 
     kept = [d for d in order if d not in reduced]
     if red is not None and nd - 1 in kept:
         _rows_of_partials(w, kernel, arrays, reduced, load, index)
         return
-    if kept:  # (without a reduction, the kept loops are all the loops: vectorize them too)
-        collapse = f" collapse({len(kept)})" if len(kept) > 1 else ""
-        simd = " simd" if red is None else ""
-        threads = _threads(kernel)
-        w(f"#pragma omp parallel for{simd}{collapse} num_threads({threads}) schedule(static)")
-    for d in kept:
-        w.open(head(d))
-    if red is not None:
-        acc_t = accumulator(red.op, red.out.dtype)
-        w(f"{C_TYPES[acc_t]} acc = {identity(red.op, acc_t)};")
-    for d in order[len(kept) :]:
-        if d == order[-1]:
-            w(_simd(red))
-        w.open(head(d))
-    names = _body(w, kernel, arrays, load)
-    _store(w, kernel, arrays, names, index)
-    if red is not None:
-        _accumulate(w, red, names, acc_t)
-        w.close(len(order) - len(kept))
-        k_out = len(arrays) + kernel.outputs.index(red.out)
-        out_offset = _reduced_offset(kernel, red, k_out)
-        w(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out_offset}) = "
-          f"{cast('acc', acc_t, red.out.dtype)};")  # fmt: skip
-        w.close(len(kept))
-    else:
-        w.close(nd)
+    first = kept[0] if kept else None  # (none kept: a 0-d kernel)
+
+    def nest(v: _Writer) -> None:
+        """The loops, those along `first` over this chunk's share."""
+        if first is not None:
+            v(f"const int64_t lo = n{first} * c / job->chunks,")
+            v(f"              hi = n{first} * (c + 1) / job->chunks;")
+        for d in kept:
+            if red is None and d == order[-1]:
+                v("#pragma omp simd")
+            v.open(f"for (int64_t i{d} = lo; i{d} < hi; i{d}++)" if d == first else head(d))
+        if red is not None:
+            v(f"{C_TYPES[acc_t]} acc = {identity(red.op, acc_t)};")
+        for d in order[len(kept) :]:
+            if d == order[-1]:
+                v(_simd(red))
+            v.open(head(d))
+        names = _body(v, kernel, arrays, load)
+        _store(v, kernel, arrays, names, index)
+        if red is not None:
+            _accumulate(v, red, names, acc_t)
+            v.close(len(order) - len(kept))
+            k_out = len(arrays) + kernel.outputs.index(red.out)
+            out_offset = _reduced_offset(kernel, red, k_out)
+            v(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out_offset}) = "
+              f"{cast('acc', acc_t, red.out.dtype)};")  # fmt: skip
+            v.close(len(kept))
+        else:
+            v.close(nd)
+
+    acc_t = accumulator(red.op, red.out.dtype) if red is not None else None
+    if first is None:
+        nest(w)
+        return
+    name = _chunk_function(w, kernel, arrays, "outer", nest)
+    w(f"const int64_t chunks = eq_rows(total, {_threshold(kernel)}, n{first});")
+    w(f"struct {name}_job job = {{{{{_pointers(kernel, arrays)}}}, m, chunks, 0}};")
+    w(f"eq_run_chunks({name}, &job, chunks);")
+
+
+def _pointers(kernel: Kernel, arrays: list[_Operand]) -> str:
+    return ", ".join(f"p{k}" for k in range(len(arrays) + len(kernel.outputs)))
+
+
+def _chunk_function(w: _Writer, kernel: Kernel, arrays: list[_Operand], tag: str, nest) -> str:
+    """Write ahead of the kernel `static void NAME(void *arg, int64_t c)`, one chunk of its loops
+    for the worker pool, and the struct of its job (the kernel's pointers, its m, the number of
+    chunks and a scratch buffer); `nest(v)` writes the loops, with the kernel's shape and strides
+    as locals. Returns NAME."""
+    name = f"{kernel.name}_{tag}{len(w.before)}"
+    n = len(arrays) + len(kernel.outputs)
+    v = _Writer()
+    v(f"const struct {name}_job *job = (const struct {name}_job *)arg;")
+    v(f"char *{', *'.join(f'p{k} = job->p[{k}]' for k in range(n))};")
+    v("const int64_t *m = job->m;")
+    for line in w.locals:
+        v(line)
+    nest(v)
+    w.before.append(
+        f"struct {name}_job {{ char *p[{n}]; const int64_t *m; int64_t chunks; void *parts; }};\n"
+        f"static void {name}(void *arg, int64_t c) {{\n" + "\n".join(v.lines) + "\n}\n"
+    )
+    return name
 
 
 CHUNK = 512  # elements of a row of partials: on the stack, and in L1 beside the rows read
@@ -510,48 +541,39 @@ def _rows_of_partials(w: _Writer, kernel: Kernel, arrays, reduced: set[int], loa
     ct = C_TYPES[acc_t]
     (x,) = red.inputs
     k_out = len(arrays) + kernel.outputs.index(red.out)
-    n = len(arrays) + len(kernel.outputs)
-    name = f"{kernel.name}_rows{len(w.before)}"
-    v = _Writer()
-    v(f"const struct {name}_job *job = (const struct {name}_job *)arg;")
-    v(f"char *{', *'.join(f'p{k} = job->p[{k}]' for k in range(n))};")
-    v("const int64_t *m = job->m;")
-    for line in w.locals:
-        v(line)
-    if split is not None:
-        v(f"const int64_t first = eq_cut(n{split}, c, job->chunks),")
-        v(f"              end = eq_cut(n{split}, c + 1, job->chunks);")
-    v(f"{ct} acc[{CHUNK}];")
-    v.open(f"for (int64_t lo = 0; lo < n{last}; lo += {CHUNK})")
-    v(f"const int64_t hi = n{last} - lo < {CHUNK} ? n{last} : lo + {CHUNK};")
-    for d in outer:
-        v.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
-    v(f"for (int64_t j = 0; j < hi - lo; j++) acc[j] = {identity(red.op, acc_t)};")
-    for d in sorted(reduced):
-        lo, hi = ("first", "end") if d == split else ("0", f"n{d}")
-        v.open(f"for (int64_t i{d} = {lo}; i{d} < {hi}; i{d}++)")
-    v("#pragma omp simd")
-    v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
-    names = _body(v, kernel, arrays, load)
-    _store(v, kernel, arrays, names, index)
-    v(REDUCE[red.op](f"acc[i{last} - lo]", cast(names[id(x)], x.dtype, acc_t)))
-    v.close(1 + len(reduced))
-    v.open("if (job->parts)")  # (outer is empty: one row of partials per chunk)
-    v(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++) "
-      f"job->parts[c * n{last} + i{last}] = acc[i{last} - lo];")  # fmt: skip
-    v.close()
-    v.open("else")
-    v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
     out = _reduced_offset(kernel, red, k_out)
-    v(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = "
-      f"{cast(f'acc[i{last} - lo]', acc_t, red.out.dtype)};")  # fmt: skip
-    v.close(2 + len(outer) + 1)
-    w.before.append(
-        f"struct {name}_job {{ char *p[{n}]; const int64_t *m; int64_t chunks; "
-        f"{ct} *parts; }};\n"
-        f"static void {name}(void *arg, int64_t c) {{\n" + "\n".join(v.lines) + "\n}\n"
-    )
-    pointers = ", ".join(f"p{k}" for k in range(n))
+
+    def nest(v: _Writer) -> None:
+        if split is not None:
+            v(f"const int64_t first = eq_cut(n{split}, c, job->chunks),")
+            v(f"              end = eq_cut(n{split}, c + 1, job->chunks);")
+        v(f"{ct} acc[{CHUNK}], *parts = ({ct} *)job->parts;")
+        v.open(f"for (int64_t lo = 0; lo < n{last}; lo += {CHUNK})")
+        v(f"const int64_t hi = n{last} - lo < {CHUNK} ? n{last} : lo + {CHUNK};")
+        for d in outer:
+            v.open(f"for (int64_t i{d} = 0; i{d} < n{d}; i{d}++)")
+        v(f"for (int64_t j = 0; j < hi - lo; j++) acc[j] = {identity(red.op, acc_t)};")
+        for d in sorted(reduced):
+            lo, hi = ("first", "end") if d == split else ("0", f"n{d}")
+            v.open(f"for (int64_t i{d} = {lo}; i{d} < {hi}; i{d}++)")
+        v("#pragma omp simd")
+        v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+        names = _body(v, kernel, arrays, load)
+        _store(v, kernel, arrays, names, index)
+        v(REDUCE[red.op](f"acc[i{last} - lo]", cast(names[id(x)], x.dtype, acc_t)))
+        v.close(1 + len(reduced))
+        v.open("if (parts)")  # (outer is empty: one row of partials per chunk)
+        v(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++) "
+          f"parts[c * n{last} + i{last}] = acc[i{last} - lo];")  # fmt: skip
+        v.close()
+        v.open("else")
+        v.open(f"for (int64_t i{last} = lo; i{last} < hi; i{last}++)")
+        v(f"*({C_TYPES[red.out.dtype]}*)(p{k_out} + {out}) = "
+          f"{cast(f'acc[i{last} - lo]', acc_t, red.out.dtype)};")  # fmt: skip
+        v.close(2 + len(outer) + 1)
+
+    name = _chunk_function(w, kernel, arrays, "rows", nest)
+    pointers = _pointers(kernel, arrays)
     if outer or split is None:  # (each output element needs all of the reduced axes: one chunk)
         w(f"struct {name}_job job = {{{{{pointers}}}, m, 1, 0}};")
         w(f"{name}(&job, 0);")

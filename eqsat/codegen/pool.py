@@ -340,14 +340,17 @@ static inline int64_t eq_chunk(int64_t total, int64_t from) {{
     const int64_t even = (total + {MOST_CHUNKS - 1}) / {MOST_CHUNKS};
     return (even + {CHUNK - 1}) / {CHUNK} * {CHUNK};
 }}
-/* Chunks of a loop of `total` elements cut along an axis of `span`: one below `from`, else
-   about one per CHUNK elements, at most {MOST_CHUNKS}, each at least 8 along the axis (a
-   64-byte line of doubles: two threads never write the same line). */
-static inline int64_t eq_parts(int64_t total, int64_t from, int64_t span) {{
+/* Chunks of a loop of `total` elements cut along an axis of `rows`: one below `from`, else
+   about one per CHUNK elements, at most {MOST_CHUNKS} and at most one per row; eq_parts, at
+   least 8 along the axis (a 64-byte line of doubles: two threads never write the same line). */
+static inline int64_t eq_rows(int64_t total, int64_t from, int64_t rows) {{
     int64_t n = total < from ? 1 : (total + {CHUNK - 1}) / {CHUNK};
     if (n > {MOST_CHUNKS}) n = {MOST_CHUNKS};
-    if (n > span / 8) n = span / 8;
+    if (n > rows) n = rows;
     return n < 1 ? 1 : n;
+}}
+static inline int64_t eq_parts(int64_t total, int64_t from, int64_t span) {{
+    return eq_rows(total, from, span / 8);
 }}
 /* Where chunk c of `chunks` starts along an axis of `span` (c == chunks: the end). */
 static inline int64_t eq_cut(int64_t span, int64_t c, int64_t chunks) {{

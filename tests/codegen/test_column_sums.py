@@ -1,6 +1,8 @@
-"""Reductions that keep the innermost axis (column sums) on shapes large enough that their rows
-go to the worker pool in chunks (eqsat/codegen/c.py, _rows_of_partials): right against NumPy,
-nan kept, and the same bits whatever the number of threads."""
+"""Nested loops on shapes large enough that their rows go to the worker pool in chunks
+(eqsat/codegen/c.py): reductions that keep the innermost axis (column sums, each chunk its own
+row of partials), reductions along it (row sums) and broadcasting loops, on contiguous and
+transposed operands: right against NumPy, nan kept, and the same bits whatever the number of
+threads."""
 
 import os
 import subprocess
@@ -64,7 +66,10 @@ CHILD = f"""
 import numpy as np, eqsat as theano, eqsat.tensor as T
 data = np.random.default_rng(2).standard_normal(({ROWS}, {COLS}))
 x = T.dmatrix()
-print(theano.function([x], T.exp(x).sum(axis=0), mode="c")(data).tobytes().hex())
+f = theano.function([x], [T.exp(x).sum(axis=0), T.exp(x).sum()], mode="c")
+cols, every = f(data)
+_, every_t = f(np.asfortranarray(data))  # (the nested loops of a full reduction)
+print(cols.tobytes().hex() + every.tobytes().hex() + every_t.tobytes().hex())
 """
 
 
@@ -80,3 +85,30 @@ def test_sums_do_not_depend_on_the_number_of_threads():
         assert done.returncode == 0, done.stderr[-2000:]
         outs.append(done.stdout.strip())
     assert outs[0] and outs[0] == outs[1] == outs[2]
+
+
+@pytest.mark.parametrize("layout", ["contiguous", "transposed"])
+def test_row_sums_and_broadcasting_loops_match_numpy(layout):
+    rng = np.random.default_rng(4)
+    data = rng.standard_normal((ROWS, COLS))
+    data = data if layout == "contiguous" else np.asfortranarray(data)
+    b = rng.standard_normal(COLS)
+    x, v = T.dmatrix(), T.dvector()
+    outs = [T.exp(x).sum(axis=1), x * 2 + v, T.exp(x).max(axis=1, keepdims=True)]
+    f = theano.function([x, v], outs, mode="c")
+    assert all(k.ndim == 2 for k in f.thunk.plan.kernels)  # (nested loops, not flat ones)
+    rows, bias, top = f(data, b)
+    np.testing.assert_allclose(rows, np.exp(data).sum(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(bias, data * 2 + b, rtol=1e-15)
+    np.testing.assert_allclose(top, np.exp(data).max(axis=1, keepdims=True), rtol=1e-15)
+
+
+def test_full_reductions_match_numpy():
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((ROWS, COLS))
+    x = T.dmatrix()
+    f = theano.function([x], [T.exp(x).sum(), T.exp(x).max()], mode="c")
+    for layout in (data, np.asfortranarray(data), data[:, ::2]):
+        total, top = f(layout)
+        np.testing.assert_allclose(total, np.exp(layout).sum(), rtol=1e-12)
+        assert top == np.exp(layout).max()
