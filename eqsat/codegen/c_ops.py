@@ -393,16 +393,6 @@ PRELUDE = "\n".join(
         *(_float_prelude(d) for d in FLOATS),
         *(_tanh(d) for d in FLOATS),
         *(_int_prelude(d) for d in INTS),
-        # Threads for a loop of `work` elements: one below `from`. (Not an `if` clause: GCC
-        # gives a parallel loop's if(false) path a copy that is not vectorized, which ran
-        # tanh at a fifth of the speed.)
-        "static inline int eq_threads(int64_t work, int64_t from) {",
-        "#ifdef _OPENMP",
-        "    return work >= from ? omp_get_max_threads() : 1;",
-        "#else",
-        "    (void)work; (void)from; return 1;",
-        "#endif",
-        "}",
         "static inline int eq_order_su(int64_t x, uint64_t y) {",
         "    return x < 0 ? -1 : (uint64_t)x < y ? -1 : (uint64_t)x > y;",
         "}",

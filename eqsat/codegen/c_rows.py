@@ -7,7 +7,8 @@ training step, their handful of NumPy calls on cold caches cost several times th
 Each is `int hN(char *x, char *out, const int64_t *m)`. The arithmetic is the reference's
 (eqsat/ops_math.py, ops_structure.py), step for step: the row's maximum (nan wins), exp of the
 differences, their sum, then a division (softmax) or a subtraction of the sum's log
-(log-softmax); only the order of the sum differs.
+(log-softmax); only the order of the sum differs. Past `PARALLEL` elements the rows go to the
+worker pool (eqsat/codegen/pool.py) in chunks, which depend on the shape alone.
 """
 
 from __future__ import annotations
@@ -45,13 +46,40 @@ class RenderedRow:
 def render(node: Apply, name: str) -> RenderedRow:
     """The C function of a compilable host node."""
     signature = f"int {name}(char *x, char *out, const int64_t *m)"
-    body = _one_hot(node) if node.op == "one_hot" else _rows(node)
-    source = f"{signature} {{\n" + "\n".join("    " + line for line in body) + "\n}\n"
+    if node.op == "one_hot":
+        body, before = _one_hot(node), ""
+    else:
+        before = _rows_chunk(node, name)
+        body = [
+            f"const int64_t chunks = eq_rows(m[0] * m[1], {PARALLEL}, m[{1 - node.p['axis']}]);",
+            f"struct {name}_job job = {{x, out, m, chunks}};",
+            f"eq_run_chunks({name}_rows, &job, chunks);",
+            "return 0;",
+        ]
+    source = before + f"{signature} {{\n" + "\n".join("    " + line for line in body) + "\n}\n"
     return RenderedRow(node, name, source, signature + ";")
 
 
+def _rows_chunk(node: Apply, name: str) -> str:
+    """The job struct and the function of one chunk of rows, which the worker pool runs
+    (eqsat/codegen/pool.py); the chunks depend on the shape alone. m: the shape, x's byte
+    strides, out's byte strides."""
+    lines = [
+        f"const struct {name}_job *job = (const struct {name}_job *)arg;",
+        "char *x = job->x, *out = job->out;",
+        "const int64_t *m = job->m;",
+        *_rows(node),
+    ]
+    return (
+        f"struct {name}_job {{ char *x, *out; const int64_t *m; int64_t chunks; }};\n"
+        f"static void {name}_rows(void *arg, int64_t c) {{\n"
+        + "\n".join("    " + line for line in lines)
+        + "\n}\n"
+    )
+
+
 def _rows(node: Apply) -> list[str]:
-    """m: the shape, x's byte strides, out's byte strides."""
+    """Chunk c of the rows, in the chunk function."""
     axis = node.p["axis"]
     other = 1 - axis
     t = C_TYPES[node.out.dtype]
@@ -62,8 +90,8 @@ def _rows(node: Apply) -> list[str]:
         f"const int64_t na = m[{axis}], no = m[{other}];",
         f"const int64_t xa = m[{2 + axis}], xo = m[{2 + other}];",
         f"const int64_t oa = m[{4 + axis}], oo = m[{4 + other}];",
-        f"#pragma omp parallel for num_threads(eq_threads(na * no, {PARALLEL})) schedule(static)",
-        "for (int64_t o = 0; o < no; o++) {",
+        "const int64_t lo = no * c / job->chunks, hi = no * (c + 1) / job->chunks;",
+        "for (int64_t o = lo; o < hi; o++) {",
         "    const char *xr = x + o * xo;",
         "    char *orow = out + o * oo;",
         f"    {t} mx = -INFINITY;",
@@ -86,7 +114,7 @@ def _rows(node: Apply) -> list[str]:
             "    #pragma omp simd",
             f"    for (int64_t i = 0; i < na; i++) {out_at} = ({x_at} - mx) - ls;",
         ]
-    return [*lines, "}", "return 0;"]
+    return [*lines, "}"]
 
 
 def _one_hot(node: Apply) -> list[str]:

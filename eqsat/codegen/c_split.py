@@ -12,8 +12,9 @@ calling thread (`block()`): the parts of a threaded product inside a pool chunk 
 each other in one thread. The blocks depend on the shapes and block() alone, so the results
 do not depend on how many threads run them.
 
-`eq_gemv` splits a matrix-vector product, which OpenBLAS runs on one core, over the cores with
-OpenMP: rows of y = A x, columns of y = A^T x (0.75x the time at 400x784).
+`eq_gemv` splits a matrix-vector product, which OpenBLAS runs on one core, into shares of y
+(rows of A for y = A x, columns for y = A^T x), at most `CHUNKS`, one per `GEMV_SPLIT` elements of
+A, on the pool (0.75x the time at 400x784 when OpenMP split it in two).
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ BLOCKS = (1 << 18, 1 << 17, 1 << 16)
 
 _SOURCE = string.Template(r"""
 #include <stdint.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 typedef void (*gemv_t)(int, int, $I, $I, $R, const $R *, $I, const $R *, $I, $R, $R *, $I);
 typedef void (*gemm_t)(int, int, int, $I, $I, $I, $R, const $R *, $I, const $R *, $I, $R, $R *,
                        $I);
@@ -48,26 +46,34 @@ static gemm_t gemm;
 static void (*run)(eq_task, void *, int64_t);
 static int64_t block;  /* m*n*k of a block at most (see block()) */
 
+struct gemv_job {
+    int order, trans; $I m, n; $R alpha; const $R *a; $I lda; const $R *x; $I incx; $R beta;
+    $R *y; $I incy; int64_t chunks;
+};
+
+static void gemv_part(void *arg, int64_t c) {  /* rows of y: of A (y = A x) or A^T */
+    const struct gemv_job *j = (const struct gemv_job *)arg;
+    const int64_t size = j->trans == 111 ? j->m : j->n;
+    const int64_t lo = size * c / j->chunks, hi = size * (c + 1) / j->chunks;
+    if (j->trans == 111)
+        gemv(j->order, j->trans, ($I)(hi - lo), j->n, j->alpha, j->a + lo * j->lda, j->lda,
+             j->x, j->incx, j->beta, j->y + lo * j->incy, j->incy);
+    else
+        gemv(j->order, j->trans, j->m, ($I)(hi - lo), j->alpha, j->a + lo, j->lda, j->x,
+             j->incx, j->beta, j->y + lo * j->incy, j->incy);
+}
+
 void eq_gemv(int order, int trans, $I m, $I n, $R alpha, const char *a, $I lda,
              const char *x, $I incx, $R beta, char *y, $I incy) {
-    const $R *A = (const $R *)a, *X = (const $R *)x;
-    $R *Y = ($R *)y;
-    #pragma omp parallel if ((int64_t)m * n >= $GEMV_SPLIT)
-    {
-        int t = 0, nt = 1;
-        #ifdef _OPENMP
-        t = omp_get_thread_num(); nt = omp_get_num_threads();
-        #endif
-        $I size = trans == 111 ? m : n, lo = size * t / nt, hi = size * (t + 1) / nt;
-        if (hi > lo) {
-            if (trans == 111)
-                gemv(order, trans, hi - lo, n, alpha, A + lo * lda, lda, X, incx, beta,
-                     Y + lo * incy, incy);
-            else
-                gemv(order, trans, m, hi - lo, alpha, A + lo, lda, X, incx, beta,
-                     Y + lo * incy, incy);
-        }
-    }
+    const int64_t size = trans == 111 ? m : n, work = (int64_t)m * n;
+    int64_t chunks = work < $GEMV_SPLIT || !run ? 1 : (work + $GEMV_SPLIT - 1) / $GEMV_SPLIT;
+    if (chunks > $CHUNKS) chunks = $CHUNKS;
+    if (chunks > size) chunks = size;
+    if (chunks < 1) chunks = 1;
+    struct gemv_job j = {order, trans, m, n, alpha, (const $R *)a, lda, (const $R *)x, incx,
+                         beta, ($R *)y, incy, chunks};
+    if (chunks == 1) gemv_part(&j, 0);
+    else run(gemv_part, &j, chunks);
 }
 
 struct rows_job {

@@ -46,11 +46,6 @@ LIBS: tuple[str, ...] = ("-lm",)
 _MVEC = "-lmvec"
 _OPENMP = "-fopenmp"
 
-# OpenMP threads that spin after a parallel region (libgomp's default) take the cores from
-# the BLAS threads that run next: an MLP step went from 11 ms to 90 ms on 2 cores. libgomp
-# reads this when the first compiled library loads it; the user's own setting wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 _MAGIC = b"EQSATSO1"
 _TRAILER_SIZE = len(_MAGIC) + 32
 _STDERR_LIMIT = 4000

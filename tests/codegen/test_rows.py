@@ -89,3 +89,14 @@ def test_long_float32_rows_stay_within_a_few_ulp():
     for got, want in zip(fc(a), fp(a), strict=True):
         ulps = np.abs(got - want) / np.spacing(np.abs(want))
         assert ulps.max() <= 8, ulps.max()  # (a float sum of 20000 terms would drift further)
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_many_rows_go_out_in_chunks(axis):
+    # 40,000 elements, past c.PARALLEL: the rows go to the worker pool in several chunks.
+    x = T.dmatrix("x")
+    fc, fp = both([x], [T.nnet.softmax(x, axis=axis), T.nnet.log_softmax(x, axis=axis)])
+    a = np.random.default_rng(7).standard_normal((4000, 10) if axis == 1 else (10, 4000)) * 20
+    for v in layouts(a).values():
+        for got, want in zip(fc(v), fp(v), strict=True):
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-12)
