@@ -279,7 +279,7 @@ class _Generator:
             out_shape = r.output_shape(o, tuple(shape))
             dtype = self.bind(f"dt_{o.dtype}", np.dtype(o.dtype))
             dims_text = "".join(f"{s}, " for s in out_shape)
-            if id(o) in self.returned:
+            if id(o) in self.returned and o.ndim > 0:  # (a 0-d one is never RECYCLE_BYTES)
                 slot = self.thunk.recycle.slot(o)
                 line(f"{self.name(o)} = recycle({slot}, ({dims_text}), {dtype})")
             else:
