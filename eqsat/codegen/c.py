@@ -314,26 +314,24 @@ def _contiguous_test(kernel: Kernel, arrays: list[_Operand]) -> str:
 
 
 def _pooled(w: _Writer, kernel: Kernel, arrays: list[_Operand], load, index) -> None:
-    """The flat loop in chunks of pool.CHUNK elements, which the pool's threads and the caller
+    """The flat loop in chunks of eq_chunk elements, which the pool's threads and the caller
     take as they come (eqsat/codegen/pool.py): unlike an OpenMP team, the caller never waits
-    for a sleeping thread to wake. The chunks' function goes before the kernel's."""
-    name, n = kernel.name, len(arrays) + len(kernel.outputs)
-    chunk = _Writer()
-    chunk(f"const struct {name}_job *job = (const struct {name}_job *)arg;")
-    chunk(f"char *{', *'.join(f'p{k} = job->p[{k}]' for k in range(n))};")
-    chunk("const int64_t lo = c * job->chunk, rest = job->total - lo;")
-    chunk("const int64_t hi = rest < job->chunk ? job->total : lo + job->chunk;")
-    chunk("#pragma omp simd")
-    chunk.open("for (int64_t i = lo; i < hi; i++)")
-    _store(chunk, kernel, arrays, _body(chunk, kernel, arrays, load), index)
-    chunk.close()
-    w.before.append(
-        f"struct {name}_job {{ char *p[{n}]; int64_t total, chunk; }};\n"
-        f"static void {name}_chunk(void *arg, int64_t c) {{\n" + "\n".join(chunk.lines) + "\n}\n"
-    )
-    w(f"const int64_t chunk = eq_chunk(total, {_threshold(kernel)});")
-    w(f"struct {name}_job job = {{{{{', '.join(f'p{k}' for k in range(n))}}}, total, chunk}};")
-    w(f"eq_run_chunks({name}_chunk, &job, (total + chunk - 1) / chunk);")
+    for a sleeping thread to wake."""
+    threshold = _threshold(kernel)
+
+    def nest(v: _Writer) -> None:
+        v(f"const int64_t chunk = eq_chunk(total, {threshold}), lo = c * chunk;")
+        v("const int64_t hi = total - lo < chunk ? total : lo + chunk;")
+        v("#pragma omp simd")
+        v.open("for (int64_t i = lo; i < hi; i++)")
+        _store(v, kernel, arrays, _body(v, kernel, arrays, load), index)
+        v.close()
+
+    name = _chunk_function(w, kernel, arrays, "flat", nest)
+    w(f"const int64_t chunk = eq_chunk(total, {threshold});")
+    w(f"struct {name}_job job = {{{{{_pointers(kernel, arrays)}}}, m, "
+      "(total + chunk - 1) / chunk, 0};")  # fmt: skip
+    w(f"eq_run_chunks({name}, &job, job.chunks);")
 
 
 def _flat(w: _Writer, kernel: Kernel, arrays: list[_Operand]) -> None:
